@@ -1,0 +1,93 @@
+"""Synthetic videos whose true person masks are known: the fixtures of the temporal, track and player tests.
+
+A textured background with a moving 'person' (head + body ellipses). Options add a hard cut (new background,
+person jumps), a still section (nothing moves), variable frame rate, and odd sizes. Written with PyAV.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+
+@dataclass
+class SyntheticVideo:
+    path: Path
+    masks: list[np.ndarray]  # bool (H, W) per frame, in display order
+    pts: list[int]  # presentation timestamps in `time_base`
+    time_base: Fraction
+    cut_at: int | None  # first frame after the cut
+    still: tuple[int, int] | None  # [start, end) frames where nothing moves
+
+    @property
+    def times(self) -> list[float]:
+        return [float(p * self.time_base) for p in self.pts]
+
+
+def _background(h: int, w: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    noise = rng.integers(0, 255, (h // 8 + 1, w // 8 + 1, 3), dtype=np.uint8)
+    bg = cv2.resize(noise, (w, h), interpolation=cv2.INTER_CUBIC)
+    return cv2.GaussianBlur(bg, (0, 0), 3)
+
+
+def person_mask(h: int, w: int, cx: float, cy: float, scale: float) -> np.ndarray:
+    """Head + torso ellipses centred on (cx, cy); scale is the figure height as a fraction of h."""
+    m = np.zeros((h, w), np.uint8)
+    s = scale * h
+    cv2.ellipse(m, (int(cx), int(cy + 0.15 * s)), (int(0.18 * s), int(0.32 * s)), 0, 0, 360, 255, -1)
+    cv2.circle(m, (int(cx), int(cy - 0.3 * s)), int(0.12 * s), 255, -1)
+    return m > 0
+
+
+def make_video(
+    path: str | Path,
+    frames: int = 60,
+    size: tuple[int, int] = (320, 180),
+    fps: int = 30,
+    cut_at: int | None = None,
+    still: tuple[int, int] | None = None,
+    vfr: bool = False,
+    codec: str = "libx264",
+    seed: int = 0,
+) -> SyntheticVideo:
+    """Write a synthetic clip and return its true masks and timestamps. `size` is (width, height)."""
+    path = Path(path)
+    w, h = size
+    time_base = Fraction(1, fps * 100) if vfr else Fraction(1, fps)
+    rng = np.random.default_rng(seed)
+    container = av.open(str(path), "w")
+    stream = container.add_stream(codec, rate=fps)
+    stream.width, stream.height = w, h
+    stream.pix_fmt = "yuv420p" if w % 2 == 0 and h % 2 == 0 else "yuv444p"  # 4:2:0 needs even sizes
+    stream.time_base = time_base
+    stream.codec_context.time_base = time_base
+    if codec == "libx264":
+        stream.options = {"crf": "12", "preset": "ultrafast", "g": "30"}
+    bg, person_color = _background(h, w, seed), np.array([220, 60, 40], np.uint8)
+    masks, pts, t = [], [], 0
+    x = w * 0.3
+    for i in range(frames):
+        if cut_at is not None and i == cut_at:
+            bg, person_color, x = _background(h, w, seed + 1), np.array([40, 200, 90], np.uint8), w * 0.7
+        moving = still is None or not (still[0] <= i < still[1])
+        if moving and i > 0:
+            x += w * 0.01 * (1 if (i // 40) % 2 == 0 else -1)
+        m = person_mask(h, w, x, h * 0.55, 0.7)
+        img = bg.copy()
+        img[m] = person_color
+        frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+        frame.pts, frame.time_base = t, time_base
+        for packet in stream.encode(frame):
+            container.mux(packet)
+        masks.append(m)
+        pts.append(t)
+        t += int(rng.integers(50, 150)) if vfr else 1
+    for packet in stream.encode():
+        container.mux(packet)
+    container.close()
+    return SyntheticVideo(path, masks, pts, time_base, cut_at, still)
