@@ -1,0 +1,275 @@
+"""Mask track: one person mask per displayed frame, keyed by PTS, stored as a compact `.dmask` file.
+
+The byte layout is specified in docs/mask-track.md (the JavaScript reader in web/dmask.js follows it).
+In short: 1-bit masks (threshold 128) at mask resolution, grouped in blocks of about one second; each block
+starts with a key frame, later frames are XOR deltas against the previous one (or "repeat"), the block is
+zlib-compressed and carries a CRC32, and an index of (first pts, byte offset) per block gives random access.
+"""
+from __future__ import annotations
+
+import bisect
+import struct
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from .errors import TrackError
+
+MAGIC = b"DMSK"
+VERSION = 1
+HEADER = struct.Struct("<4sHHHHHHIIIIII")  # see docs/mask-track.md
+INDEX_ENTRY = struct.Struct("<qQI")  # first pts, byte offset, frame count
+BLOCK_HEAD = struct.Struct("<II")  # compressed size, CRC32 of the compressed bytes
+KEY, DELTA, REPEAT = 0, 1, 2
+BLOCK_SECONDS = 1.0
+ZLIB_LEVEL = 9
+
+
+@dataclass
+class MaskTrack:
+    """Person masks of a video, one per displayed frame, in presentation order.
+
+    `masks[i]` (uint8 0..255, shape `mask_size` (h, w)) is shown from `times[i]` until `times[i+1]`.
+    Saving stores 1 bit per pixel (>= 128 is person), so a loaded track holds 0/255 masks.
+    """
+
+    mask_size: tuple[int, int]  # (h, w) of every mask
+    source_size: tuple[int, int]  # (h, w) of the displayed video frames
+    time_base: Fraction
+    masks: list[np.ndarray] = field(default_factory=list)
+    pts: list[int] = field(default_factory=list)
+    _times: list[float] = field(default_factory=list, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.mask_size = _check_size(self.mask_size, "mask_size")
+        self.source_size = _check_size(self.source_size, "source_size")
+        self.time_base = Fraction(self.time_base)
+        if self.time_base <= 0:
+            raise TrackError(f"time_base must be positive, got {self.time_base}")
+        if len(self.masks) != len(self.pts):
+            raise TrackError(f"{len(self.masks)} masks but {len(self.pts)} timestamps")
+        masks, pts = list(self.masks), list(self.pts)
+        self.masks, self.pts, self._times = [], [], []
+        for p, m in zip(pts, masks):
+            self.append(p, m)
+
+    def append(self, pts: int, mask: np.ndarray) -> None:
+        """Add the mask of the next displayed frame; pts must increase."""
+        if mask.shape != self.mask_size or mask.dtype != np.uint8:
+            raise TrackError(f"mask must be uint8 {self.mask_size}, got {mask.dtype} {mask.shape}")
+        if self.pts and int(pts) <= self.pts[-1]:
+            raise TrackError(f"pts must increase: {pts} after {self.pts[-1]}")
+        self.masks.append(mask)
+        self.pts.append(int(pts))
+        self._times.append(float(int(pts) * self.time_base))
+
+    def __len__(self) -> int:
+        return len(self.masks)
+
+    @property
+    def times(self) -> list[float]:
+        """Display time of each mask in seconds."""
+        return list(self._times)
+
+    @property
+    def duration_s(self) -> float:
+        """Time from the first frame to the last one plus a typical frame duration."""
+        if not self.pts:
+            return 0.0
+        step = (self.pts[-1] - self.pts[0]) / (len(self.pts) - 1) if len(self.pts) > 1 else 0
+        return float((self.pts[-1] - self.pts[0] + step) * self.time_base)
+
+    def index_at(self, t: float) -> int:
+        """Index of the frame displayed at t seconds (last frame with time <= t); before the first -> 0."""
+        if not self.pts:
+            raise TrackError("mask track is empty")
+        return max(0, bisect.bisect_right(self._times, float(t)) - 1)
+
+    def mask_at(self, t: float) -> np.ndarray:
+        """The mask of the frame displayed at t seconds."""
+        return self.masks[self.index_at(t)]
+
+    def save(self, path: str | Path) -> int:
+        """Write the .dmask file; returns its size in bytes."""
+        data = encode_track(self)
+        Path(path).write_bytes(data)
+        return len(data)
+
+    @classmethod
+    def load(cls, path: str | Path) -> MaskTrack:
+        """Read a whole .dmask file, verifying every checksum."""
+        path = Path(path)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise TrackError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+        try:
+            return decode_track(data)
+        except TrackError as exc:
+            raise TrackError(f"{path}: {exc}") from exc
+
+
+def _check_size(size: Sequence[int], name: str) -> tuple[int, int]:
+    if len(size) != 2 or not all(isinstance(v, (int, np.integer)) and 0 < v <= 65535 for v in size):
+        raise TrackError(f"{name} must be (height, width) with 1..65535 pixels, got {size}")
+    return int(size[0]), int(size[1])
+
+
+@dataclass(frozen=True)
+class Header:
+    """Fixed-size start of a .dmask file."""
+
+    mask_size: tuple[int, int]
+    source_size: tuple[int, int]
+    time_base: Fraction
+    frames: int
+    blocks: int
+
+
+@dataclass(frozen=True)
+class BlockEntry:
+    """One row of the index: where a block starts in time and in the file."""
+
+    first_pts: int
+    offset: int
+    frames: int
+
+
+def _pack_header(h: Header) -> bytes:
+    fields_ = (MAGIC, VERSION, HEADER.size, h.mask_size[1], h.mask_size[0], h.source_size[1], h.source_size[0],
+               h.time_base.numerator, h.time_base.denominator, h.frames, h.blocks, 0)
+    body = HEADER.pack(*fields_, 0)[:-4]
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def _unpack_header(data: bytes) -> Header:
+    if len(data) < HEADER.size:
+        raise TrackError(f"not a mask track: {len(data)} bytes, shorter than the {HEADER.size}-byte header")
+    magic, version, head_size, mw, mh, sw, sh, num, den, frames, blocks, _flags, crc = HEADER.unpack_from(data)
+    if magic != MAGIC:
+        raise TrackError(f"not a mask track (magic {magic!r}, expected {MAGIC!r})")
+    if version != VERSION:
+        raise TrackError(f"unsupported mask track version {version} (this danmask reads {VERSION})")
+    if zlib.crc32(data[: HEADER.size - 4]) != crc:
+        raise TrackError("header checksum mismatch: the file is damaged")
+    if head_size != HEADER.size or not (mw and mh and sw and sh and num and den):
+        raise TrackError("header has zero sizes or time base: the file is damaged")
+    return Header((mh, mw), (sh, sw), Fraction(num, den), frames, blocks)
+
+
+def _bits(mask: np.ndarray) -> np.ndarray:
+    return np.packbits(mask >= 128)
+
+
+def _encode_block(pts: Sequence[int], masks: Sequence[np.ndarray]) -> bytes:
+    kinds, payloads, previous = [], [], None
+    for mask in masks:
+        bits = _bits(mask)
+        if previous is None:
+            kinds.append(KEY)
+            payloads.append(bits.tobytes())
+        elif np.array_equal(bits, previous):
+            kinds.append(REPEAT)
+        else:
+            kinds.append(DELTA)
+            payloads.append(np.bitwise_xor(bits, previous).tobytes())
+        previous = bits
+    raw = np.asarray(pts, "<i8").tobytes() + bytes(kinds) + b"".join(payloads)
+    packed = zlib.compress(raw, ZLIB_LEVEL)
+    return BLOCK_HEAD.pack(len(packed), zlib.crc32(packed)) + packed
+
+
+def _block_ranges(pts: Sequence[int], time_base: Fraction) -> Iterator[tuple[int, int]]:
+    """[start, end) frame ranges of about BLOCK_SECONDS each, cut by time (VFR-safe)."""
+    span = BLOCK_SECONDS / float(time_base)
+    start = 0
+    for i in range(1, len(pts) + 1):
+        if i == len(pts) or pts[i] - pts[start] >= span:
+            yield start, i
+            start = i
+
+
+def encode_track(track: MaskTrack) -> bytes:
+    """Serialise a track (layout: docs/mask-track.md)."""
+    blocks, entries = [], []
+    for start, end in _block_ranges(track.pts, track.time_base):
+        blocks.append(_encode_block(track.pts[start:end], track.masks[start:end]))
+        entries.append((track.pts[start], end - start))
+    header = _pack_header(Header(track.mask_size, track.source_size, track.time_base, len(track), len(blocks)))
+    offset = len(header) + len(entries) * INDEX_ENTRY.size + 4
+    index = b""
+    for (first_pts, n), block in zip(entries, blocks):
+        index += INDEX_ENTRY.pack(first_pts, offset, n)
+        offset += len(block)
+    return header + index + struct.pack("<I", zlib.crc32(index)) + b"".join(blocks)
+
+
+def read_index(data: bytes) -> tuple[Header, list[BlockEntry]]:
+    """Header and block index, checksums verified; blocks are not touched (cheap random access)."""
+    header = _unpack_header(data)
+    start = HEADER.size
+    end = start + header.blocks * INDEX_ENTRY.size
+    if len(data) < end + 4:
+        raise TrackError(f"truncated: the index of {header.blocks} blocks does not fit in {len(data)} bytes")
+    index = data[start:end]
+    if zlib.crc32(index) != struct.unpack_from("<I", data, end)[0]:
+        raise TrackError("index checksum mismatch: the file is damaged")
+    entries = [BlockEntry(*INDEX_ENTRY.unpack_from(index, i * INDEX_ENTRY.size)) for i in range(header.blocks)]
+    if sum(e.frames for e in entries) != header.frames:
+        raise TrackError("index frame counts do not add up to the header's: the file is damaged")
+    return header, entries
+
+
+def decode_block(data: bytes, header: Header, entry: BlockEntry, number: int) -> tuple[list[int], list[np.ndarray]]:
+    """Timestamps and 0/255 masks of one block, after checking its CRC32."""
+    where = f"block {number} (at byte {entry.offset})"
+    if entry.offset + BLOCK_HEAD.size > len(data):
+        raise TrackError(f"truncated: {where} lies beyond the end of the file ({len(data)} bytes)")
+    size, crc = BLOCK_HEAD.unpack_from(data, entry.offset)
+    packed = data[entry.offset + BLOCK_HEAD.size: entry.offset + BLOCK_HEAD.size + size]
+    if len(packed) != size:
+        raise TrackError(f"truncated: {where} needs {size} bytes, {len(packed)} left")
+    if zlib.crc32(packed) != crc:
+        raise TrackError(f"{where}: checksum mismatch, the file is damaged")
+    h, w = header.mask_size
+    frame_bytes = (h * w + 7) // 8
+    try:
+        raw = zlib.decompress(packed)
+    except zlib.error as exc:
+        raise TrackError(f"{where}: cannot inflate ({exc})") from exc
+    n = entry.frames
+    kinds = raw[8 * n: 9 * n]
+    if len(kinds) != n or set(kinds) - {KEY, DELTA, REPEAT} or (n and kinds[0] != KEY):
+        raise TrackError(f"{where}: malformed frame table")
+    if len(raw) != 9 * n + frame_bytes * sum(k != REPEAT for k in kinds):
+        raise TrackError(f"{where}: payload size does not match its frame table")
+    pts = np.frombuffer(raw, "<i8", n).tolist()
+    return pts, list(_unpack_masks(raw[9 * n:], kinds, frame_bytes, (h, w)))
+
+
+def _unpack_masks(payload: bytes, kinds: bytes, frame_bytes: int, size: tuple[int, int]) -> Iterator[np.ndarray]:
+    bits, pos = None, 0
+    for kind in kinds:
+        if kind != REPEAT:
+            chunk = np.frombuffer(payload, np.uint8, frame_bytes, pos)
+            bits = chunk.copy() if kind == KEY else np.bitwise_xor(bits, chunk)
+            pos += frame_bytes
+        yield (np.unpackbits(bits, count=size[0] * size[1]).reshape(size) * np.uint8(255))
+
+
+def decode_track(data: bytes) -> MaskTrack:
+    """Parse a whole .dmask file, verifying every checksum."""
+    header, entries = read_index(data)
+    track = MaskTrack(header.mask_size, header.source_size, header.time_base)
+    for number, entry in enumerate(entries):
+        pts, masks = decode_block(data, header, entry, number)
+        if pts and pts[0] != entry.first_pts:
+            raise TrackError(f"block {number}: first pts {pts[0]} differs from the index ({entry.first_pts})")
+        for p, m in zip(pts, masks):
+            track.append(p, m)
+    return track
+
