@@ -1,0 +1,139 @@
+"""A segmentation session for one video: frame in, temporally stable soft person mask out.
+
+`Segmenter.step(rgb, t)` is the only entry point (cf. Cutie's `InferenceCore.step`, MediaPipe's
+`segment_for_video`); `reset()` drops every piece of temporal state, which happens by itself at scene cuts.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .errors import ModelError
+from .runtime import SegModel, load_model
+from .temporal import JitterFilter, SceneCutDetector, StillDetector, smooth_edges, thumbnail
+
+
+@dataclass(frozen=True)
+class TemporalConfig:
+    """Switches and thresholds of the temporal stage; every piece is on by default."""
+
+    prior: bool = True  # feed the previous mask to models whose spec says takes_prior
+    scene_cut: bool = True  # drop all state when SSIM of consecutive thumbnails < cut_threshold
+    jitter: bool = True  # momentum smoothing of boundary pixels
+    skip_still: bool = True  # reuse the last mask while the frame is still
+    smooth: bool = True  # 3x3 Gaussian + contrast curve
+    cut_threshold: float = 0.4
+    still_pixel_delta: float = 10.0
+    still_max_changed: float = 0.003
+    max_skip_s: float = 0.5
+    jitter_band: int = 3
+    jitter_momentum: float = 0.7
+    contrast: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.cut_threshold < 1.0:
+            raise ValueError(f"cut_threshold must be in (0, 1), got {self.cut_threshold}")
+        if not 0.0 <= self.jitter_momentum < 1.0:
+            raise ValueError(f"jitter_momentum must be in [0, 1), got {self.jitter_momentum}")
+        if self.jitter_band < 1 or self.max_skip_s < 0 or self.contrast <= 0:
+            raise ValueError("jitter_band >= 1, max_skip_s >= 0 and contrast > 0 are required")
+
+
+@dataclass
+class SegmenterStats:
+    """Counters of one session: frames stepped, frames whose model run was skipped, scene cuts seen."""
+
+    frames: int = 0
+    skipped: int = 0
+    cuts: int = 0
+
+
+class Segmenter:
+    """Stateful per-video segmentation: model + temporal stage.
+
+    Args:
+        model: a loaded SegModel, or a registry name / .onnx path for `load_model`.
+        config: temporal switches; defaults to everything on.
+        mask_size: (h, w) of the returned masks; defaults to the model's input size.
+    """
+
+    def __init__(
+        self, model: SegModel | str, config: TemporalConfig | None = None, mask_size: tuple[int, int] | None = None
+    ) -> None:
+        self.model = load_model(model) if isinstance(model, str) else model
+        if not hasattr(self.model, "predict") or not hasattr(self.model, "spec"):
+            raise ModelError(f"{model!r} is not a segmentation model (needs .spec and .predict)")
+        self.config = config or TemporalConfig()
+        self.mask_size = tuple(mask_size) if mask_size else tuple(self.model.spec.input_size)
+        if len(self.mask_size) != 2 or min(self.mask_size) < 1:
+            raise ValueError(f"mask_size must be (height, width), got {mask_size}")
+        self.uses_prior = self.config.prior and bool(self.model.spec.takes_prior)
+        self.cuts = SceneCutDetector(self.config.cut_threshold)
+        self.still = StillDetector(self.config.still_pixel_delta, self.config.still_max_changed, self.config.max_skip_s)
+        self.jitter = JitterFilter(self.config.jitter_band, self.config.jitter_momentum)
+        self.stats = SegmenterStats()
+        self._prior: np.ndarray | None = None  # temporal mask before edge smoothing, fed back to the model
+        self._last: np.ndarray | None = None  # last returned mask
+        self._last_time: float | None = None
+
+    def reset(self) -> None:
+        """Forget the past (seek, new shot): no prior, no jitter state, no skipping until the model runs."""
+        self.cuts.reset()
+        self._drop_state()
+
+    def _drop_state(self) -> None:
+        self.still.reset()
+        self.jitter.reset()
+        self._prior = self._last = self._last_time = None
+
+    def step(self, rgb: np.ndarray, pts_seconds: float | None = None) -> np.ndarray:
+        """Segment the next displayed frame.
+
+        Args:
+            rgb: (H, W, 3) uint8 frame.
+            pts_seconds: its display time; None means 1/30 s after the previous one.
+
+        Returns:
+            float32 (h, w) soft mask in [0, 1] at `mask_size`.
+        """
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+            raise ValueError(f"expected (H, W, 3) uint8 RGB, got {rgb.shape} {rgb.dtype}")
+        t = self._time(pts_seconds)
+        dt = t - self._last_time if self._last_time is not None else 1 / 30
+        self.stats.frames += 1
+        thumb = thumbnail(rgb) if (self.config.scene_cut or self.config.skip_still) else None
+        cut = self.config.scene_cut and self.cuts.update(thumb)
+        if cut:
+            self.stats.cuts += 1
+            self._drop_state()
+        if self.config.skip_still and self._last is not None and self.still.is_still(thumb, t):
+            self.stats.skipped += 1
+            self._last_time = t
+            return self._last.copy()
+        mask = self._infer(rgb)
+        if self.config.jitter:
+            mask = self.jitter.update(mask, dt)
+        self._prior = mask
+        if self.config.smooth:
+            mask = smooth_edges(mask, self.config.contrast)
+        if thumb is not None:
+            self.still.inferred(thumb, t)
+        self._last, self._last_time = mask, t
+        return mask.copy()
+
+    def _time(self, pts_seconds: float | None) -> float:
+        if pts_seconds is not None:
+            return float(pts_seconds)
+        return self._last_time + 1 / 30 if self._last_time is not None else 0.0
+
+    def _infer(self, rgb: np.ndarray) -> np.ndarray:
+        prior = self._prior if self.uses_prior else None
+        raw = np.asarray(self.model.predict(rgb, prior), dtype=np.float32)
+        if raw.ndim != 2:
+            raise ModelError(f"model {self.model.spec.name} returned shape {raw.shape}, expected (h, w)")
+        h, w = self.mask_size
+        if raw.shape != (h, w):
+            raw = cv2.resize(raw, (w, h), interpolation=cv2.INTER_LINEAR)
+        return np.clip(raw, 0.0, 1.0)
