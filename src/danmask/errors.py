@@ -23,3 +23,7 @@ class CommentError(DanmaskError):
 
 class DatasetError(DanmaskError):
     """An evaluation or training dataset folder does not have the expected layout."""
+
+
+class FontError(DanmaskError):
+    """No usable font for drawing comments (a CJK-capable font is needed to avoid tofu boxes)."""
