@@ -1,0 +1,153 @@
+"""`danmask eval DATASET --model A --model B`: score models against each other through the same pipeline."""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+
+from ..errors import DanmaskError, ModelError
+
+DESCRIPTION = """\
+Score segmentation models on an annotated dataset, all through the same pipeline (the Segmenter with its
+temporal stage, reset between sequences). Predicted masks are upsampled to the annotation size and thresholded
+at 0.5. Reports, as means over sequences: IoU (DAVIS J) and boundary F on frames with a person, temporal error
+(GT-relative, dtSSD-style) and flicker (1 - IoU of consecutive masks), the share of pixels falsely marked as
+person on frames without one, model latency (median of many runs at 1 and 2 threads) and pipeline frames/s.
+
+DATASET is one of:
+  a DAVIS folder    JPEGImages/480p/<seq>/*.jpg + Annotations/480p/<seq>/*.png [+ sequences.csv with a
+                    `category` column: `no_person` sequences have an empty truth]
+  an image folder   images/ + masks/ with matching file stems (each image scored on its own)
+  a video file      with --masks DIR (or <stem>_masks/ beside it): PNGs named by frame number from 0
+  a folder of videos, each with its mask folder beside it
+Mask pixels > 127 are person.
+"""
+
+EPILOG = """\
+examples:
+  danmask eval data/davis-people --model mediapipe-selfie --model mediapipe-selfie-landscape
+  danmask eval data/davis-people --model airseg-cpu --json --report out/eval
+  danmask eval clip.mp4 --masks clip_masks/ --model path/to/recurrent_peer.onnx --recurrent-size 288x512
+"""
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HxW like 288x512, got {text!r}") from None
+    if h < 8 or w < 8:
+        raise argparse.ArgumentTypeError(f"size {text!r} is too small")
+    return h, w
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("eval", help="score models on an annotated dataset (IoU, boundary F, flicker, FP, speed)",
+                              description=DESCRIPTION, epilog=EPILOG,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("dataset", help="dataset folder or video file (layouts above)")
+    p.add_argument("--model", action="append", metavar="NAME_OR_ONNX",
+                   help="registry name or path to an .onnx file; repeat to compare (default: every registered "
+                        "model that loads). A recurrent ONNX (inputs src + r1i..rNi, e.g. RVM) runs as a peer.")
+    p.add_argument("--masks", metavar="DIR", help="mask folder for a video-file dataset")
+    p.add_argument("--json", action="store_true", help="print one JSON object per model per line")
+    p.add_argument("--report", metavar="DIR", help="write an HTML report with plots and worst-frame overlays")
+    p.add_argument("--threads", type=int, default=1, help="inference threads for the quality run (default 1)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="ONNX Runtime device")
+    p.add_argument("--latency-runs", type=_positive, default=200,
+                   help="timed predict calls per thread count after --warmup (0 skips latency; default 200)")
+    p.add_argument("--warmup", type=_positive, default=20, help="untimed predict calls before timing (default 20)")
+    p.add_argument("--raw", action="store_true",
+                   help="turn the temporal stage off (model output only) to see what it contributes")
+    p.add_argument("--recurrent-size", type=_size, default=None, metavar="HxW",
+                   help="input size for recurrent ONNX peers (default 288x512)")
+    p.add_argument("--worst", type=_positive, default=8, help="worst frames per model in the report (default 8)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def default_models() -> list[str]:
+    """Every registered model that can load here (a peer whose extra is missing is left out, with a note)."""
+    from ..runtime import list_models, load_model
+
+    names = []
+    for name in list_models():
+        try:
+            load_model(name)
+        except ModelError as exc:
+            print(f"danmask eval: note: skipping {name} ({exc})", file=sys.stderr)
+            continue
+        names.append(name)
+    if not names:
+        raise ModelError("no registered model can be loaded; name one with --model")
+    return names
+
+
+def _clean(value):
+    """JSON has no NaN: undefined scores are null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    return value
+
+
+def _cell(value, pattern: str) -> str:
+    return "-" if value is None else pattern.format(value)
+
+
+def print_table(summaries: list[dict]) -> None:
+    head = f"{'model':<32} {'IoU':>6} {'bF':>6} {'tErr':>7} {'flick':>7} {'FP':>7} {'ms1t':>7} {'ms2t':>7} {'fps':>6} {'frames':>6}"
+    print(head)
+    print("-" * len(head))
+    for s in summaries:
+        name = s["model"] if len(s["model"]) <= 32 else "…" + s["model"][-31:]
+        print(f"{name:<32} {_cell(s['mean_iou'], '{:.3f}'):>6} {_cell(s['boundary_f'], '{:.3f}'):>6} "
+              f"{_cell(s['temporal_error'], '{:.4f}'):>7} {_cell(s['flicker'], '{:.4f}'):>7} "
+              f"{_cell(s['fp_frac'], '{:.2%}'):>7} {_cell(s['median_ms'], '{:.2f}'):>7} "
+              f"{_cell(s['median_ms_2t'], '{:.2f}'):>7} {_cell(s['fps_pipeline'], '{:.1f}'):>6} {s['frames']:>6}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..eval.datasets import load_dataset
+    from ..eval.recurrent_peer import DEFAULT_INPUT_SIZE
+    from ..eval.runner import evaluate_model
+    from ..segmenter import TemporalConfig
+
+    if args.threads < 1:
+        raise DanmaskError("--threads must be >= 1")
+    sequences = load_dataset(args.dataset, masks=args.masks)
+    config = TemporalConfig(prior=False, scene_cut=False, jitter=False, skip_still=False, smooth=False) \
+        if args.raw else None
+    progress = not args.quiet and sys.stderr.isatty()
+    results = []
+    models = args.model or default_models()
+    for ref in models:
+        result = evaluate_model(sequences, ref, threads=args.threads, device=args.device, config=config,
+                                recurrent_size=args.recurrent_size or DEFAULT_INPUT_SIZE,
+                                latency_runs=args.latency_runs, latency_warmup=args.warmup,
+                                worst=args.worst if args.report else 0, progress=progress)
+        results.append(result)
+        if args.json:
+            print(json.dumps(_clean(result.summary())), flush=True)
+    if not args.json:
+        print(f"dataset {args.dataset}: {len(sequences)} sequences "
+              f"({sum(s.has_person for s in sequences)} with a person)")
+        print_table([_clean(r.summary()) for r in results])
+    if args.report:
+        from ..eval.report import write_report
+
+        path = write_report(results, args.report, str(args.dataset))
+        print(f"report: {path}", file=sys.stderr)
+    return 0
