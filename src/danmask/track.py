@@ -1,9 +1,9 @@
 """Mask track: one person mask per displayed frame, keyed by PTS, stored as a compact `.dmask` file.
 
 The byte layout is specified in docs/mask-track.md (the JavaScript reader in web/dmask.js follows it).
-In short: 1-bit masks (threshold 128) at mask resolution, grouped in blocks of about one second; each block
-starts with a key frame, later frames are XOR deltas against the previous one (or "repeat"), the block is
-zlib-compressed and carries a CRC32, and an index of (first pts, byte offset) per block gives random access.
+In short: 1-bit masks (threshold 128) at mask resolution, grouped in blocks of about one second; rows are
+coded as edge positions predicted from the previous frame or the row above (danmask.maskcode), each block
+is zlib-compressed and carries a CRC32, and an index of (first pts, byte offset) per block gives random access.
 """
 from __future__ import annotations
 
@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 
 from .errors import TrackError
+from .maskcode import decode_frames, encode_frames
 
 MAGIC = b"DMSK"
 VERSION = 1
 HEADER = struct.Struct("<4sHHHHHHIIIIII")  # see docs/mask-track.md
 INDEX_ENTRY = struct.Struct("<qQI")  # first pts, byte offset, frame count
 BLOCK_HEAD = struct.Struct("<II")  # compressed size, CRC32 of the compressed bytes
-KEY, DELTA, REPEAT = 0, 1, 2
 BLOCK_SECONDS = 1.0
 ZLIB_LEVEL = 9
 
@@ -161,25 +161,9 @@ def _unpack_header(data: bytes) -> Header:
     return Header((mh, mw), (sh, sw), Fraction(num, den), frames, blocks)
 
 
-def _bits(mask: np.ndarray) -> np.ndarray:
-    return np.packbits(mask >= 128)
-
-
 def _encode_block(pts: Sequence[int], masks: Sequence[np.ndarray]) -> bytes:
-    kinds, payloads, previous = [], [], None
-    for mask in masks:
-        bits = _bits(mask)
-        if previous is None:
-            kinds.append(KEY)
-            payloads.append(bits.tobytes())
-        elif np.array_equal(bits, previous):
-            kinds.append(REPEAT)
-        else:
-            kinds.append(DELTA)
-            payloads.append(np.bitwise_xor(bits, previous).tobytes())
-        previous = bits
-    raw = np.asarray(pts, "<i8").tobytes() + bytes(kinds) + b"".join(payloads)
-    packed = zlib.compress(raw, ZLIB_LEVEL)
+    modes, values = encode_frames([m >= 128 for m in masks])
+    packed = zlib.compress(np.asarray(pts, "<i8").tobytes() + modes + values, ZLIB_LEVEL)
     return BLOCK_HEAD.pack(len(packed), zlib.crc32(packed)) + packed
 
 
@@ -235,30 +219,19 @@ def decode_block(data: bytes, header: Header, entry: BlockEntry, number: int) ->
         raise TrackError(f"truncated: {where} needs {size} bytes, {len(packed)} left")
     if zlib.crc32(packed) != crc:
         raise TrackError(f"{where}: checksum mismatch, the file is damaged")
-    h, w = header.mask_size
-    frame_bytes = (h * w + 7) // 8
     try:
         raw = zlib.decompress(packed)
     except zlib.error as exc:
         raise TrackError(f"{where}: cannot inflate ({exc})") from exc
-    n = entry.frames
-    kinds = raw[8 * n: 9 * n]
-    if len(kinds) != n or set(kinds) - {KEY, DELTA, REPEAT} or (n and kinds[0] != KEY):
-        raise TrackError(f"{where}: malformed frame table")
-    if len(raw) != 9 * n + frame_bytes * sum(k != REPEAT for k in kinds):
-        raise TrackError(f"{where}: payload size does not match its frame table")
+    n, h = entry.frames, header.mask_size[0]
+    if len(raw) < n * (8 + h):
+        raise TrackError(f"{where}: payload too short for {n} frames")
     pts = np.frombuffer(raw, "<i8", n).tolist()
-    return pts, list(_unpack_masks(raw[9 * n:], kinds, frame_bytes, (h, w)))
-
-
-def _unpack_masks(payload: bytes, kinds: bytes, frame_bytes: int, size: tuple[int, int]) -> Iterator[np.ndarray]:
-    bits, pos = None, 0
-    for kind in kinds:
-        if kind != REPEAT:
-            chunk = np.frombuffer(payload, np.uint8, frame_bytes, pos)
-            bits = chunk.copy() if kind == KEY else np.bitwise_xor(bits, chunk)
-            pos += frame_bytes
-        yield (np.unpackbits(bits, count=size[0] * size[1]).reshape(size) * np.uint8(255))
+    try:
+        bits = decode_frames(raw[8 * n: 8 * n + n * h], raw[8 * n + n * h:], n, header.mask_size)
+    except TrackError as exc:
+        raise TrackError(f"{where}: {exc}") from exc
+    return pts, [b.astype(np.uint8) * np.uint8(255) for b in bits]
 
 
 def decode_track(data: bytes) -> MaskTrack:
