@@ -1,0 +1,244 @@
+"""Burn-in: decode a video, draw the scheduled danmaku behind the people, encode, and copy the audio.
+
+Every frame keeps its source PTS and time base (variable frame rate survives), and the mask used is the one of
+the frame's own timestamp (`MaskTrack.mask_at(frame.time)`), or the one the segmenter computes for that very
+frame when no track is given. Audio packets are copied unchanged when the output container can hold them.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from ..errors import TrackError, VideoError
+from ..track import MaskTrack
+from ..video import VideoFrame, VideoInfo, iter_frames, probe
+from .comments import Comment
+from .layout import LayoutConfig, Schedule, layout
+from .sprites import DanmakuCompositor
+
+# Audio codecs an MP4/MOV file can carry as they are; anything else is re-encoded to AAC.
+MP4_AUDIO = {"aac", "mp3", "ac3", "eac3", "opus", "alac", "flac"}
+MP4_SUFFIXES = {".mp4", ".m4v", ".mov"}
+
+
+@dataclass
+class RenderResult:
+    """What a render did, for the CLI summary and for tests."""
+
+    output: Path
+    frames: int
+    seconds: float
+    schedule: Schedule
+    audio: str  # "copied", "re-encoded to aac" or "none"
+    mask_source: str  # "track" or the model name
+    dropped: dict = field(default_factory=dict)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+def render_video(
+    video: str | Path,
+    comments: list[Comment],
+    output: str | Path,
+    *,
+    track: MaskTrack | str | Path | None = None,
+    model: str | None = None,
+    config: LayoutConfig | None = None,
+    font: str | Path | None = None,
+    threads: int = 1,
+    device: str = "auto",
+    crf: int = 18,
+    progress: bool = False,
+) -> RenderResult:
+    """Write `output` = `video` with `comments` flying behind the people.
+
+    Args:
+        track: a MaskTrack or .dmask file for this video; None segments on the fly with `model`.
+        model: segmentation model name/path used when there is no track (default: the runtime's default).
+        config: layout settings (speed, area, density, opacity, ...).
+        font: font file; default: the CJK font found by `font.find_font`.
+        crf: x264 quality (lower is better, 18 is visually lossless).
+
+    Raises:
+        VideoError: unreadable input (after the good frames were written) or unwritable output.
+        TrackError: the track belongs to a video of another size.
+        FontError, ModelError, LayoutError: as their modules say.
+    """
+    video, output = Path(video), Path(output)
+    if output.resolve() == video.resolve():
+        raise VideoError(f"{output}: output would overwrite the input video")
+    info = probe(video)
+    config = config or LayoutConfig()
+    schedule = layout(comments, (info.width, info.height), config, font)
+    if isinstance(track, (str, Path)):
+        track = MaskTrack.load(track)
+    if track is not None:
+        _check_track(track, info)
+    frames = _frames_with_masks(video, track, model, threads, device)
+    compositor = DanmakuCompositor(schedule.font_file, config.opacity)
+    started = time.perf_counter()
+    with _Writer(video, output, info, crf) as writer:
+        count = writer.write_all(frames, schedule, compositor, progress)
+    return RenderResult(output, count, time.perf_counter() - started, schedule, writer.audio_mode,
+                        "track" if track is not None else (model or "default model"), dict(schedule.dropped))
+
+
+def _check_track(track: MaskTrack, info: VideoInfo) -> None:
+    if tuple(track.source_size) != (info.height, info.width):
+        th, tw = track.source_size
+        raise TrackError(f"mask track was made for a {tw}x{th} video, but {info.path.name} is "
+                         f"{info.width}x{info.height}")
+    if len(track) == 0:
+        raise TrackError("mask track is empty")
+
+
+def _frames_with_masks(video: Path, track: MaskTrack | None, model: str | None, threads: int,
+                       device: str) -> Iterator[tuple[VideoFrame, np.ndarray]]:
+    """(frame, uint8 mask) pairs: the track's mask for the frame's own time, or a freshly computed one."""
+    if track is not None:
+        return ((frame, track.mask_at(frame.time)) for frame in iter_frames(video))
+    from ..pipeline import iter_masks, to_uint8
+    from ..runtime import DEFAULT_MODEL
+
+    return ((frame, to_uint8(mask)) for frame, mask in
+            iter_masks(video, model or DEFAULT_MODEL, threads=threads, device=device))
+
+
+class _Writer:
+    """The output container: an H.264 stream with the source timestamps plus the source audio."""
+
+    def __init__(self, source: Path, output: Path, info: VideoInfo, crf: int) -> None:
+        self.source, self.output, self.info, self.crf = source, output, info, crf
+        self.audio_mode = "none"
+
+    def __enter__(self) -> "_Writer":
+        try:
+            self.container = av.open(str(self.output), "w")
+        except (av.error.FFmpegError, OSError, ValueError) as exc:
+            raise VideoError(f"{self.output}: cannot create output ({exc})") from exc
+        info = self.info
+        stream = self.container.add_stream("libx264", rate=info.avg_fps or Fraction(30))
+        stream.width, stream.height = info.width, info.height
+        # browsers and most players need 4:2:0, which needs even sizes; odd sizes fall back to 4:4:4
+        stream.pix_fmt = "yuv420p" if info.width % 2 == 0 and info.height % 2 == 0 else "yuv444p"
+        stream.time_base = info.time_base
+        stream.codec_context.time_base = info.time_base
+        stream.options = {"crf": str(self.crf), "preset": "veryfast"}
+        self.video_stream = stream
+        self.audio = _AudioCopier(self.source, self.container, self.output) if info.has_audio else None
+        self.audio_mode = self.audio.mode if self.audio else "none"
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.container.close()
+
+    def write_all(self, frames: Iterator[tuple[VideoFrame, np.ndarray]], schedule: Schedule,
+                  compositor: DanmakuCompositor, progress: bool) -> int:
+        from tqdm import tqdm
+
+        window = schedule.active()
+        bar = tqdm(total=self.info.frames, unit="frame", desc=f"render {self.output.name}", file=sys.stderr,
+                   disable=not (progress and sys.stderr.isatty()), leave=False)
+        count = 0
+        try:
+            for frame, mask in frames:
+                rgb = frame.rgb if frame.rgb.flags.writeable else frame.rgb.copy()
+                compositor.composite(rgb, mask, window.at(frame.time), frame.time)
+                self._encode(rgb, frame.pts)
+                count += 1
+                bar.update(1)
+                if self.audio:
+                    self.audio.copy_until(frame.time)
+            self._mux(self.video_stream.encode())
+            if self.audio:
+                self.audio.finish()
+        finally:
+            bar.close()
+        return count
+
+    def _encode(self, rgb: np.ndarray, pts: int) -> None:
+        out = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        out.pts, out.time_base = pts, self.info.time_base
+        self._mux(self.video_stream.encode(out))
+
+    def _mux(self, packets: list[av.Packet]) -> None:
+        try:
+            self.container.mux(packets)
+        except av.error.FFmpegError as exc:
+            raise VideoError(f"{self.output}: cannot write ({exc})") from exc
+
+
+class _AudioCopier:
+    """Moves the source's first audio stream into the output, interleaved with the video by time."""
+
+    def __init__(self, source: Path, container: av.container.OutputContainer, output: Path) -> None:
+        self.input = av.open(str(source), "r")
+        in_stream = self.input.streams.audio[0]
+        codec = in_stream.codec_context.name
+        if output.suffix.lower() in MP4_SUFFIXES and codec not in MP4_AUDIO:
+            self.mode = f"re-encoded to aac (source {codec})"
+            self.out_stream = container.add_stream("aac", rate=in_stream.codec_context.sample_rate)
+            self.transcode = True
+        else:
+            self.mode = "copied"
+            self.out_stream = container.add_stream_from_template(in_stream)
+            self.transcode = False
+        self.in_stream = in_stream
+        self.container = container
+        self.packets = self.input.demux(in_stream)
+        self.pending: av.Packet | None = None
+        self.done = False
+
+    def copy_until(self, t: float) -> None:
+        """Write every audio packet that starts at or before video time `t`."""
+        while not self.done:
+            packet = self.pending or self._next()
+            if packet is None:
+                return
+            if packet.pts is not None and float(packet.pts * packet.time_base) > t:
+                self.pending = packet
+                return
+            self.pending = None
+            self._write(packet)
+
+    def finish(self) -> None:
+        self.copy_until(float("inf"))
+        if self.transcode:
+            self.container.mux(self.out_stream.encode(None))
+        self.input.close()
+
+    def _next(self) -> av.Packet | None:
+        try:
+            packet = next(self.packets)
+        except StopIteration:
+            packet = None
+        except av.error.FFmpegError:
+            packet = None  # damaged audio: keep what was copied; the video reader reports damage itself
+        if packet is None or packet.dts is None and packet.size == 0:
+            self.done = True
+            return None
+        return packet
+
+    def _write(self, packet: av.Packet) -> None:
+        if self.transcode:
+            try:
+                frames = packet.decode()
+            except av.error.FFmpegError:
+                return  # one undecodable audio packet becomes a short silence, not a failed render
+            for frame in frames:
+                frame.pts = None
+                self.container.mux(self.out_stream.encode(frame))
+            return
+        if packet.dts is None:
+            return
+        packet.stream = self.out_stream
+        self.container.mux(packet)
