@@ -17,6 +17,7 @@ import av
 import numpy as np
 
 from ..errors import TrackError, VideoError
+from ..runtime import SegModel
 from ..track import MaskTrack
 from ..video import VideoFrame, VideoInfo, iter_frames, probe
 from .comments import Comment
@@ -51,7 +52,7 @@ def render_video(
     output: str | Path,
     *,
     track: MaskTrack | str | Path | None = None,
-    model: str | None = None,
+    model: SegModel | str | None = None,
     config: LayoutConfig | None = None,
     font: str | Path | None = None,
     threads: int = 1,
@@ -89,7 +90,15 @@ def render_video(
     with _Writer(video, output, info, crf) as writer:
         count = writer.write_all(frames, schedule, compositor, progress)
     return RenderResult(output, count, time.perf_counter() - started, schedule, writer.audio_mode,
-                        "track" if track is not None else (model or "default model"), dict(schedule.dropped))
+                        _mask_source(track, model), dict(schedule.dropped))
+
+
+def _mask_source(track: MaskTrack | None, model: SegModel | str | None) -> str:
+    if track is not None:
+        return "track"
+    if model is None:
+        return "default model"
+    return model if isinstance(model, str) else model.spec.name
 
 
 def _check_track(track: MaskTrack, info: VideoInfo) -> None:
@@ -101,7 +110,7 @@ def _check_track(track: MaskTrack, info: VideoInfo) -> None:
         raise TrackError("mask track is empty")
 
 
-def _frames_with_masks(video: Path, track: MaskTrack | None, model: str | None, threads: int,
+def _frames_with_masks(video: Path, track: MaskTrack | None, model: SegModel | str | None, threads: int,
                        device: str) -> Iterator[tuple[VideoFrame, np.ndarray]]:
     """(frame, uint8 mask) pairs: the track's mask for the frame's own time, or a freshly computed one."""
     if track is not None:
