@@ -1,0 +1,66 @@
+"""`danmask bench`: model latency, pipeline speed, scene-cut cost and mask sizes, as ratios to references."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..errors import DanmaskError
+
+DESCRIPTION = """\
+Measure, in one run and each against a reference timed in the same run:
+  - model latency (median `predict` on a 720p frame at 1 and 2 threads) vs mediapipe-selfie-landscape;
+  - the whole pipeline (segment_video on a 720p clip) vs decoding the same clip only;
+  - the scene-cut detector's cost per frame, as a share of a pipeline frame;
+  - .dmask and .webmask bytes per minute of video, vs the clip itself and Bilibili's sample webmask.
+The 720p clip is real footage from $DANMASK_DATA/clips or ../shared/data/clips (letterboxed), else synthetic.
+A dated section with the machine description is appended to BENCHMARKS.md.
+"""
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("bench", help="speed and size benchmarks vs references; appends to BENCHMARKS.md",
+                              description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", action="append", metavar="NAME_OR_ONNX",
+                   help="model to time; repeat (default: every registered model that loads)")
+    p.add_argument("--pipeline-model", metavar="NAME_OR_ONNX",
+                   help="model for the whole-pipeline run (default: danmask's default model, else the reference)")
+    p.add_argument("--clip", type=Path, help="real video to letterbox to 720p (default: a clip from the shared data)")
+    p.add_argument("--synthetic", action="store_true", help="use a synthetic 720p clip even when real footage exists")
+    p.add_argument("--frames", type=_count, default=150, help="frames of the 720p clip (default 150)")
+    p.add_argument("--runs", type=_count, default=200, help="timed predict calls per model and thread count")
+    p.add_argument("--warmup", type=_count, default=20, help="untimed predict calls first (default 20)")
+    p.add_argument("--repeat", type=_count, default=3, help="pipeline and decode runs; the median counts (default 3)")
+    p.add_argument("--json", action="store_true", help="print the results as one JSON object")
+    p.add_argument("--output", type=Path, default=Path("BENCHMARKS.md"),
+                   help="file to append the dated section to (default ./BENCHMARKS.md)")
+    p.add_argument("--no-append", action="store_true", help="do not write BENCHMARKS.md")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..eval.bench import append_section, format_table, markdown_section, run_bench
+
+    if args.clip is not None and not args.clip.is_file():
+        raise DanmaskError(f"{args.clip}: clip not found")
+    result = run_bench(models=args.model, pipeline_model=args.pipeline_model, clip=args.clip, frames=args.frames,
+                       runs=args.runs, warmup=args.warmup, repeat=args.repeat, synthetic=args.synthetic)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(format_table(result))
+    if not args.no_append:
+        append_section(args.output, markdown_section(result))
+        print(f"appended to {args.output}", file=sys.stderr)
+    return 0

@@ -1,0 +1,340 @@
+"""`danmask bench`: speed and size figures, each as a ratio against a reference timed in the same run.
+
+Absolute milliseconds depend on the machine and on whatever else runs on it; a ratio against a reference measured
+minutes apart on the same machine (MediaPipe landscape for model latency, decode-only for the pipeline) is what
+can be compared between runs. Every run appends a dated section with the machine description to BENCHMARKS.md.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..errors import DanmaskError, ModelError
+from .latency import median_latency_ms
+
+REFERENCE_MODEL = "mediapipe-selfie-landscape"
+BENCH_SIZE = (1280, 720)  # (w, h)
+# Real footage preferred, in this order: a person in close-up (cinema, letterboxed), then the 720p cartoon.
+PREFERRED_CLIPS = ("bikes.mp4", "bigbuckbunny.mp4")
+
+
+def shared_data_dir() -> Path | None:
+    """Research data lives outside the repo: $DANMASK_DATA, or ../shared/data from the working directory."""
+    for candidate in (os.environ.get("DANMASK_DATA"), "../shared/data"):
+        if candidate and Path(candidate).is_dir():
+            return Path(candidate)
+    return None
+
+
+def machine_description() -> dict:
+    """CPU model, cores, RAM, OS and the versions that decide inference speed."""
+    import onnxruntime
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    ram_gib = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                ram_gib = round(int(line.split()[1]) / 2**20, 1)
+    except (OSError, ValueError):
+        pass
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {
+        "cpu": cpu,
+        "cores": usable,
+        "ram_gib": ram_gib,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "onnxruntime": onnxruntime.__version__,
+        "opencv": cv2.__version__,
+        "load_avg_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+    }
+
+
+@dataclass
+class Clip:
+    path: Path
+    source: str  # what the frames are, for the report
+    frames: int
+    duration_s: float
+
+
+def _letterbox(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Scale to fit (w, h) keeping the aspect, centred on black (how players show other aspects)."""
+    w, h = size
+    scale = min(w / rgb.shape[1], h / rgb.shape[0])
+    nw, nh = min(w, round(rgb.shape[1] * scale)), min(h, round(rgb.shape[0] * scale))
+    out = np.zeros((h, w, 3), np.uint8)
+    y, x = (h - nh) // 2, (w - nw) // 2
+    out[y:y + nh, x:x + nw] = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_CUBIC)
+    return out
+
+
+def prepare_clip(out: Path, frames: int, source: Path | None = None) -> Clip:
+    """A 720p H.264 clip of `frames` frames: the real `source` letterboxed to 1280x720 at its own timing, or, with
+    no source, a synthetic clip (danmask.synthetic) of the same size at 25 fps."""
+    import av
+
+    from ..video import iter_frames, probe
+
+    if source is None:
+        from ..synthetic import make_video
+
+        make_video(out, frames=frames, size=BENCH_SIZE, fps=25)
+        return Clip(out, "synthetic (danmask.synthetic, 1280x720)", frames, frames / 25)
+    info = probe(source)
+    container = av.open(str(out), "w")
+    try:
+        stream = container.add_stream("libx264", rate=info.avg_fps or 25)
+        stream.width, stream.height = BENCH_SIZE
+        stream.pix_fmt = "yuv420p"
+        stream.time_base = info.time_base
+        stream.codec_context.time_base = info.time_base
+        stream.options = {"crf": "18", "preset": "veryfast"}
+        count, first, last = 0, None, 0.0
+        for frame in iter_frames(source):
+            vf = av.VideoFrame.from_ndarray(_letterbox(frame.rgb, BENCH_SIZE), format="rgb24")
+            vf.pts, vf.time_base = frame.pts, frame.time_base
+            container.mux(stream.encode(vf))
+            first = frame.time if first is None else first
+            last, count = frame.time, count + 1
+            if count >= frames:
+                break
+        container.mux(stream.encode())
+    finally:
+        container.close()
+    if count < 2:
+        raise DanmaskError(f"{source}: too few frames for a benchmark clip")
+    step = (last - first) / (count - 1)
+    return Clip(out, f"{source.name} ({info.width}x{info.height}) letterboxed to 1280x720", count,
+                last - first + step)
+
+
+def default_source() -> Path | None:
+    data = shared_data_dir()
+    if data is None:
+        return None
+    for name in PREFERRED_CLIPS:
+        if (data / "clips" / name).is_file():
+            return data / "clips" / name
+    return None
+
+
+def time_decode(path: Path) -> float:
+    """Seconds to decode every frame to RGB, the way the pipeline's decoder thread does (danmask.video)."""
+    from ..video import iter_frames
+
+    start = time.perf_counter()
+    for _ in iter_frames(path):
+        pass
+    return time.perf_counter() - start
+
+
+def time_pipeline(path: Path, model) -> tuple[float, object]:
+    """Seconds for segment_video (threaded decode + Segmenter + MaskTrack), and the track it made."""
+    from ..pipeline import segment_video
+
+    start = time.perf_counter()
+    track = segment_video(path, model, threads=1)
+    return time.perf_counter() - start, track
+
+
+def time_scene_cut(path: Path) -> tuple[float, int]:
+    """Mean ms per frame of thumbnail + SceneCutDetector.update on the clip's frames; and the cuts found."""
+    from ..temporal import SceneCutDetector, thumbnail
+    from ..video import iter_frames
+
+    detector, spent, frames, cuts = SceneCutDetector(), 0.0, 0, 0
+    for frame in iter_frames(path):
+        start = time.perf_counter()
+        cuts += detector.update(thumbnail(frame.rgb))
+        spent += time.perf_counter() - start
+        frames += 1
+    return 1000 * spent / max(1, frames), cuts
+
+
+def _median_run(fn, repeat: int):
+    """Run fn() `repeat` times; the median duration, and the last run's extra result."""
+    times, extra = [], None
+    for _ in range(repeat):
+        out = fn()
+        seconds, extra = out if isinstance(out, tuple) else (out, None)
+        times.append(seconds)
+    return statistics.median(times), extra
+
+
+def mask_sizes(track, duration_s: float, work: Path) -> dict:
+    """Bytes per minute of the .dmask and .webmask files of one track (and Bilibili's sample for scale)."""
+    per_min = 60.0 / duration_s
+    sizes = {"dmask_bytes_per_min": track.save(work / "bench.dmask") * per_min}
+    try:
+        from ..webmask import read_webmask, write_webmask
+    except ImportError:
+        return sizes  # the webmask writer is an optional stage of the core
+    write_webmask(track, work / "bench.webmask")
+    sizes["webmask_bytes_per_min"] = (work / "bench.webmask").stat().st_size * per_min
+    data = shared_data_dir()
+    sample = data / "webmask" / "bilibili-sample.webmask" if data else None
+    if sample and sample.is_file():
+        stamps = [t for t, _ in read_webmask(sample)]
+        if len(stamps) > 1:
+            span_s = (stamps[-1] - stamps[0]) / 1000 * len(stamps) / (len(stamps) - 1)
+            sizes["bilibili_webmask_bytes_per_min"] = sample.stat().st_size * 60.0 / span_s
+    return sizes
+
+
+def loadable_models() -> list[str]:
+    from ..runtime import list_models, load_model
+
+    names = []
+    for name in list_models():
+        try:
+            load_model(name)
+        except ModelError as exc:
+            print(f"danmask bench: note: skipping {name} ({exc})", file=sys.stderr)
+            continue
+        names.append(name)
+    return names
+
+
+def run_bench(models: list[str] | None = None, pipeline_model: str | None = None, clip: Path | None = None,
+              frames: int = 150, runs: int = 200, warmup: int = 20, repeat: int = 3,
+              synthetic: bool = False) -> dict:
+    """Measure everything; returns the JSON object of `danmask bench --json`."""
+    from ..runtime import DEFAULT_MODEL, list_models, load_model
+
+    models = list(models or loadable_models())
+    if REFERENCE_MODEL not in models:
+        models.append(REFERENCE_MODEL)
+    if pipeline_model is None:
+        pipeline_model = DEFAULT_MODEL if DEFAULT_MODEL in list_models() else REFERENCE_MODEL
+    source = None if synthetic else (clip or default_source())
+    result: dict = {"date": datetime.now().astimezone().isoformat(timespec="seconds"),
+                    "machine": machine_description(), "reference_model": REFERENCE_MODEL}
+    with tempfile.TemporaryDirectory(prefix="danmask-bench-") as tmp:
+        work = Path(tmp)
+        c = prepare_clip(work / "clip720.mp4", frames, source)
+        result["clip"] = {"source": c.source, "frames": c.frames, "duration_s": round(c.duration_s, 3),
+                          "size": list(BENCH_SIZE)}
+        frame = next(_frames_of(c.path))
+        latency = {}
+        for name in models:
+            latency[name] = {f"median_ms{suffix}": median_latency_ms(load_model(name, threads=t), frame, runs, warmup)
+                             for t, suffix in ((1, ""), (2, "_2t"))}
+        ref = latency[REFERENCE_MODEL]
+        for name, row in latency.items():
+            row["ratio_vs_reference"] = row["median_ms"] / ref["median_ms"]
+            row["ratio_vs_reference_2t"] = row["median_ms_2t"] / ref["median_ms_2t"]
+        result["models"] = latency
+        time_decode(c.path)  # warm the file cache and codec before timing
+        decode_s, _ = _median_run(lambda: time_decode(c.path), repeat)
+        model = load_model(pipeline_model, threads=1)
+        pipe_s, track = _median_run(lambda: time_pipeline(c.path, model), repeat)
+        result["pipeline"] = {
+            "model": pipeline_model, "frames": c.frames, "mask_size": list(track.mask_size),
+            "seconds": pipe_s, "fps": c.frames / pipe_s, "decode_seconds": decode_s, "decode_fps": c.frames / decode_s,
+            "ratio_vs_decode": pipe_s / decode_s, "realtime_factor": c.duration_s / pipe_s,
+        }
+        cut_ms, cuts = time_scene_cut(c.path)
+        result["scene_cut"] = {"ms_per_frame": cut_ms, "cuts_found": cuts,
+                               "share_of_pipeline_frame": cut_ms / (1000 * pipe_s / c.frames),
+                               "share_of_decode_frame": cut_ms / (1000 * decode_s / c.frames)}
+        sizes = mask_sizes(track, c.duration_s, work)
+        sizes["video_bytes_per_min"] = c.path.stat().st_size * 60.0 / c.duration_s
+        sizes["dmask_vs_video"] = sizes["dmask_bytes_per_min"] / sizes["video_bytes_per_min"]
+        if "bilibili_webmask_bytes_per_min" in sizes:
+            sizes["webmask_vs_bilibili"] = sizes["webmask_bytes_per_min"] / sizes["bilibili_webmask_bytes_per_min"]
+        result["sizes"] = sizes
+    return result
+
+
+def _frames_of(path: Path):
+    from ..video import iter_frames
+
+    for frame in iter_frames(path):
+        yield frame.rgb
+
+
+def _kb(v: float | None) -> str:
+    return "-" if v is None else f"{v / 1024:.1f} KiB"
+
+
+def format_table(r: dict) -> str:
+    """The human-readable summary printed by `danmask bench`."""
+    m, p, s, z = r["machine"], r["pipeline"], r["scene_cut"], r["sizes"]
+    lines = [f"machine: {m['cpu']}, {m['cores']} cores, {m['ram_gib']} GiB, {m['os']}, python {m['python']}, "
+             f"onnxruntime {m['onnxruntime']} (load avg {m['load_avg_1m']})",
+             f"clip: {r['clip']['source']}, {r['clip']['frames']} frames, {r['clip']['duration_s']:.2f} s", "",
+             f"{'model':<30} {'ms 1t':>8} {'x ref':>7} {'ms 2t':>8} {'x ref':>7}"]
+    for name, row in r["models"].items():
+        lines.append(f"{name:<30} {row['median_ms']:>8.2f} {row['ratio_vs_reference']:>7.2f} "
+                     f"{row['median_ms_2t']:>8.2f} {row['ratio_vs_reference_2t']:>7.2f}")
+    lines += ["", f"pipeline ({p['model']}, masks {p['mask_size'][1]}x{p['mask_size'][0]}): {p['fps']:.1f} fps, "
+              f"decode only {p['decode_fps']:.1f} fps, pipeline/decode time x{p['ratio_vs_decode']:.2f}, "
+              f"{p['realtime_factor']:.2f}x real time",
+              f"scene-cut detector: {s['ms_per_frame']:.3f} ms/frame = {s['share_of_pipeline_frame']:.1%} of a "
+              f"pipeline frame ({s['cuts_found']} cuts found)",
+              f"per minute of video: .dmask {_kb(z['dmask_bytes_per_min'])} "
+              f"({z['dmask_vs_video']:.1%} of the H.264 clip, {_kb(z['video_bytes_per_min'])}), "
+              f".webmask {_kb(z.get('webmask_bytes_per_min'))}, Bilibili sample .webmask "
+              f"{_kb(z.get('bilibili_webmask_bytes_per_min'))}"]
+    return "\n".join(lines)
+
+
+def markdown_section(r: dict) -> str:
+    """The dated section appended to BENCHMARKS.md."""
+    m, p, s, z = r["machine"], r["pipeline"], r["scene_cut"], r["sizes"]
+    rows = "\n".join(f"| {name} | {row['median_ms']:.2f} | {row['ratio_vs_reference']:.2f} | "
+                     f"{row['median_ms_2t']:.2f} | {row['ratio_vs_reference_2t']:.2f} |"
+                     for name, row in r["models"].items())
+    web = z.get("webmask_bytes_per_min")
+    bili = z.get("bilibili_webmask_bytes_per_min")
+    return f"""
+## {r['date']}
+
+Machine: {m['cpu']}, {m['cores']} cores, {m['ram_gib']} GiB RAM, {m['os']}; Python {m['python']}, onnxruntime
+{m['onnxruntime']}, OpenCV {m['opencv']}; 1-minute load average at start {m['load_avg_1m']}.
+Clip: {r['clip']['source']}, {r['clip']['frames']} frames ({r['clip']['duration_s']:.2f} s).
+
+Model latency (`predict` on one 720p frame, median of timed runs after warm-up; ratio vs {r['reference_model']}):
+
+| model | ms, 1 thread | x ref | ms, 2 threads | x ref |
+|---|---:|---:|---:|---:|
+{rows}
+
+| measure | value | reference | ratio |
+|---|---:|---:|---:|
+| whole pipeline ({p['model']}, `segment_video`), fps | {p['fps']:.1f} | decode only {p['decode_fps']:.1f} fps | time x{p['ratio_vs_decode']:.2f} |
+| scene-cut detector, ms/frame | {s['ms_per_frame']:.3f} | pipeline {1000 * p['seconds'] / p['frames']:.2f} ms/frame | {s['share_of_pipeline_frame']:.1%} |
+| .dmask per minute | {_kb(z['dmask_bytes_per_min'])} | H.264 clip {_kb(z['video_bytes_per_min'])} | {z['dmask_vs_video']:.1%} |
+| .webmask per minute | {_kb(web)} | Bilibili sample {_kb(bili)} | {'-' if 'webmask_vs_bilibili' not in z else f"{z['webmask_vs_bilibili']:.2f}"} |
+"""
+
+
+def append_section(path: Path, section: str) -> None:
+    """Append to BENCHMARKS.md, creating it with a title when missing."""
+    try:
+        if not path.exists():
+            path.write_text("# Benchmarks\n\nAppended by `danmask bench`; compare ratios, not milliseconds, "
+                            "across machines.\n", encoding="utf-8")
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write(section)
+    except OSError as exc:
+        raise DanmaskError(f"{path}: cannot append benchmark ({exc.strerror or exc})") from exc
