@@ -96,7 +96,7 @@ def write_records(records: Sequence[tuple[int, str]], path: str | Path) -> int:
         payload = DATA_URI + _wrapped_base64(svg.encode("utf-8"))
         groups.setdefault(int(ms) // SEGMENT_MS * SEGMENT_MS, []).append(_RECORD.pack(len(payload), ms) + payload)
     starts = sorted(groups)
-    blobs = [gzip.compress(b"".join(groups[s]), compresslevel=9, mtime=0) for s in starts]
+    blobs = [_gzip_member(b"".join(groups[s])) for s in starts]
     offset = _HEAD.size + _ENTRY.size * len(starts)
     index = b""
     for start, blob in zip(starts, blobs):
@@ -105,6 +105,15 @@ def write_records(records: Sequence[tuple[int, str]], path: str | Path) -> int:
     data = _HEAD.pack(MAGIC, VERSION, CHECK_CODE, len(starts)) + index + b"".join(blobs)
     Path(path).write_bytes(data)
     return len(data)
+
+
+def _gzip_member(data: bytes, mtime: int = 0) -> bytes:
+    """gzip with the header bytes Bilibili's files carry (XFL 2 = best compression, OS 255 = unknown);
+    the Python gzip module writes another OS byte. mtime 0 keeps our output reproducible."""
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    body = deflate.compress(data) + deflate.flush()
+    return (b"\x1f\x8b\x08\x00" + struct.pack("<I", mtime) + b"\x02\xff" + body
+            + struct.pack("<II", zlib.crc32(data), len(data) & 0xFFFFFFFF))
 
 
 def _wrapped_base64(data: bytes) -> bytes:

