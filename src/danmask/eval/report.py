@@ -18,6 +18,7 @@ from .runner import ModelResult, Snapshot
 
 TINT = {"hit": (40, 200, 60), "false": (230, 40, 40), "missed": (40, 90, 240)}
 STRIP_COLUMNS = 4
+MAX_BARS = 30  # sequences; beyond this a per-sequence bar chart is unreadable, so sorted curves are drawn
 
 
 def _pyplot():
@@ -40,10 +41,16 @@ def overlay(snap: Snapshot) -> np.ndarray:
 
 
 def _captioned(snap: Snapshot) -> np.ndarray:
+    """The overlay under a two-line caption: the score, then where the frame comes from (cut to fit)."""
     tile = overlay(snap)
-    bar = np.full((22, tile.shape[1], 3), 255, np.uint8)
-    text = f"{snap.sequence}/{snap.frame_id}  {snap.score_name} {snap.score:.2f}"
-    cv2.putText(bar, text, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    bar = np.full((38, tile.shape[1], 3), 255, np.uint8)
+    name = snap.sequence if snap.frame_id == snap.sequence else f"{snap.sequence}/{snap.frame_id}"
+    fits = max(4, tile.shape[1] // 7)
+    if len(name) > fits:
+        name = ".." + name[-(fits - 2):]
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    cv2.putText(bar, f"{snap.score_name} {snap.score:.2f}", (4, 15), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(bar, name, (4, 32), font, 0.4, (60, 60, 60), 1, cv2.LINE_AA)
     return np.vstack([bar, tile])
 
 
@@ -77,15 +84,28 @@ def _grouped_bars(plt, ax, names: list[str], results: list[ModelResult], values)
     ax.legend(fontsize=8)
 
 
+def _sorted_curves(ax, summaries: list[dict], key: str) -> None:
+    for s in summaries:
+        values = sorted(v for v in s[key].values() if v is not None)
+        ax.plot(np.linspace(0, 1, len(values)), values, label=Path(s["model"]).name)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+
+
 def _plots(plt, results: list[ModelResult], summaries: list[dict], out: Path) -> list[tuple[str, str]]:
     made = []
     person = sorted({n for s in summaries for n in s["per_sequence"]})
     if person:
-        fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(person) + 2), 4))
-        _grouped_bars(plt, ax, person, results, lambda r: r.summary()["per_sequence"])
+        fig, ax = plt.subplots(figsize=(min(14, max(6, 0.9 * len(person) + 2)), 4))
+        if len(person) <= MAX_BARS:
+            _grouped_bars(plt, ax, person, results, lambda r: r.summary()["per_sequence"])
+            ax.set_title("IoU per sequence")
+        else:  # too many for bars: each model's sequences sorted from worst to best
+            _sorted_curves(ax, summaries, "per_sequence")
+            ax.set_xlabel("sequences, sorted by IoU (share of all)")
+            ax.set_title(f"IoU per sequence, {len(person)} sequences sorted")
         ax.set_ylim(0, 1)
         ax.set_ylabel("IoU (mean over frames)")
-        ax.set_title("IoU per sequence")
         made.append(("iou_per_sequence.png", "IoU per person sequence and model"))
         fig.tight_layout()
         fig.savefig(out / made[-1][0], dpi=110)
@@ -109,9 +129,14 @@ def _plots(plt, results: list[ModelResult], summaries: list[dict], out: Path) ->
         plt.close(fig)
     temporal = sorted({n for s in summaries for n in s["per_sequence_temporal_error"]})
     if temporal:
-        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(max(8, 0.9 * len(temporal) + 5), 4),
-                                       gridspec_kw={"width_ratios": [max(2, len(temporal)), 2]})
-        _grouped_bars(plt, ax1, temporal, results, lambda r: r.summary()["per_sequence_temporal_error"])
+        bars = min(len(temporal), MAX_BARS)
+        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(min(16, max(8, 0.9 * bars + 5)), 4),
+                                       gridspec_kw={"width_ratios": [max(2, bars), 2]})
+        if len(temporal) <= MAX_BARS:
+            _grouped_bars(plt, ax1, temporal, results, lambda r: r.summary()["per_sequence_temporal_error"])
+        else:
+            _sorted_curves(ax1, summaries, "per_sequence_temporal_error")
+            ax1.set_xlabel("sequences, sorted (share of all)")
         ax1.set_ylabel("temporal error (RMS, GT-relative)")
         ax1.set_title("Temporal error per sequence (lower is better)")
         names = [Path(s["model"]).name for s in summaries]
@@ -124,9 +149,13 @@ def _plots(plt, results: list[ModelResult], summaries: list[dict], out: Path) ->
         fig.savefig(out / made[-1][0], dpi=110)
         plt.close(fig)
     empty = sorted({n for s in summaries for n in s["per_sequence_fp_frac"]})
-    if empty and len(empty) <= 60:
-        fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(empty) + 2), 4))
-        _grouped_bars(plt, ax, empty, results, lambda r: r.summary()["per_sequence_fp_frac"])
+    if empty:
+        fig, ax = plt.subplots(figsize=(min(14, max(6, 0.9 * len(empty) + 2)), 4))
+        if len(empty) <= MAX_BARS:
+            _grouped_bars(plt, ax, empty, results, lambda r: r.summary()["per_sequence_fp_frac"])
+        else:
+            _sorted_curves(ax, summaries, "per_sequence_fp_frac")
+            ax.set_xlabel("sequences, sorted by FP fraction (share of all)")
         ax.set_ylabel("share of pixels predicted as person")
         ax.set_title("False positives on frames without people (lower is better)")
         made.append(("fp_per_sequence.png", "False-positive fraction per no-person sequence"))
