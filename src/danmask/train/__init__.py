@@ -1,0 +1,1 @@
+"""Training toolkit (extra `[train]`, needs torch): data, augmentation, losses, teachers, loop, export."""

@@ -1,0 +1,174 @@
+"""Teacher pseudo-labels, cached on disk: RVM (path given at run time, never shipped) and MediaPipe selfie.
+
+Each sample is stored as three PNGs under `cache/<group>/`: `<id>.jpg` (RGB, short side `short_side`),
+`<id>.label.png` (soft person mask 0..255) and `<id>.ignore.png` (255 where the loss must not look).
+Human masks win where they exist; teachers fill in frames without them, and pixels where the teachers disagree
+near a boundary are marked `ignore` instead of being forced either way.
+"""
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..runtime import load_model
+
+IGNORE_BAND = 9  # px at cache scale: teacher disagreement is forgiven only this close to the teacher's boundary
+
+
+@dataclass
+class Sample:
+    group: str
+    key: str
+    rgb: np.ndarray  # HxWx3 uint8
+    gt: np.ndarray | None  # bool HxW human mask, or None
+    sequence: str | None  # frames of one sequence are fed to the recurrent teacher in order
+
+
+class RvmTeacher:
+    """Robust Video Matting run through ONNX Runtime; recurrent state carried within a sequence."""
+
+    def __init__(self, onnx_path: str, size: tuple[int, int] = (288, 512), threads: int = 2) -> None:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(onnx_path, opts, providers=["CPUExecutionProvider"])
+        self.size = size
+        self.reset()
+
+    def reset(self) -> None:
+        self.state = [np.zeros((), np.float32)] * 4
+
+    def __call__(self, rgb: np.ndarray, settle: int = 1) -> np.ndarray:
+        h, w = self.size
+        src = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)[None] / 255.0
+        for _ in range(settle):  # still images: let the recurrent state converge on the same frame
+            feeds = {"src": src, **{f"r{i + 1}i": s for i, s in enumerate(self.state)}}
+            r4o, pha, _fgr, r3o, r2o, r1o = self.session.run(None, feeds)
+            self.state = [r1o, r2o, r3o, r4o]
+        return cv2.resize(pha[0, :, :, 0], (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_LINEAR)
+
+
+def _read_rgb(path: Path) -> np.ndarray:
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise FileNotFoundError(path)
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def _read_mask(path: Path) -> np.ndarray:
+    m = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if m is None:
+        raise FileNotFoundError(path)
+    return m > 127
+
+
+def davis_samples(root: Path, sequences: set[str] | None = None) -> Iterator[Sample]:
+    """DAVIS layout; `sequences` limits to a split so validation sequences never reach training."""
+    cats = {}
+    csv_path = root / "sequences.csv"
+    if csv_path.is_file():
+        with open(csv_path) as f:
+            cats = {r["sequence"]: r["category"] for r in csv.DictReader(f)}
+    for seq_dir in sorted((root / "JPEGImages" / "480p").iterdir()):
+        seq = seq_dir.name
+        if sequences is not None and seq not in sequences:
+            continue
+        group = "davis-noperson" if cats.get(seq) == "no_person" else "davis-person"
+        for img in sorted(seq_dir.glob("*.jpg")):
+            gt = _read_mask(root / "Annotations" / "480p" / seq / f"{img.stem}.png")
+            yield Sample(group, f"{seq}-{img.stem}", _read_rgb(img), gt, seq)
+
+
+def folder_samples(root: Path, group: str, human: bool) -> Iterator[Sample]:
+    """images/ + masks/ with matching stems (COCO person, web-people-pseudo)."""
+    for img in sorted((root / "images").iterdir()):
+        masks = list((root / "masks").glob(img.stem + ".*"))
+        gt = _read_mask(masks[0]) if masks else None
+        yield Sample(group if human else group, img.stem, _read_rgb(img), gt, None)
+
+
+def clip_samples(path: Path, group: str, every: int = 1, max_side: int = 640) -> Iterator[Sample]:
+    """Frames of an unlabelled clip, in order (the recurrent teacher needs them in order)."""
+    import av
+
+    with av.open(str(path)) as c:
+        for i, frame in enumerate(c.decode(video=0)):
+            rgb = frame.to_ndarray(format="rgb24")
+            if i % every == 0:
+                s = max_side / max(rgb.shape[:2])
+                if s < 1:
+                    rgb = cv2.resize(rgb, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+                yield Sample(group, f"{path.stem}-{i:05d}", rgb, None, path.stem)
+
+
+def fuse_labels(gt: np.ndarray | None, rvm: np.ndarray, mp: np.ndarray, gt_is_human: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Soft label and ignore mask from a human or model mask and two teachers.
+
+    Human GT is the label; model-made masks and teacher-only frames use RVM's alpha. Pixels near RVM's boundary
+    where the second opinion (GT of a model, or MediaPipe) disagrees with RVM are ignored.
+    """
+    fg = (rvm > 0.5).astype(np.uint8)
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (IGNORE_BAND, IGNORE_BAND))
+    near_boundary = (cv2.dilate(fg, k) - cv2.erode(fg, k)) > 0
+    if gt is not None and gt_is_human:
+        label = gt.astype(np.float32)
+        disagree = (np.abs(label - rvm) > 0.5) & near_boundary  # coarse polygon edges vs matting edges
+        return label, disagree
+    other = gt.astype(np.float32) if gt is not None else mp
+    disagree = (np.abs(other - rvm) > 0.5) & near_boundary
+    return rvm.astype(np.float32), disagree
+
+
+def build_cache(samples: Iterator[Sample], out_dir: Path, rvm_path: str, human_groups: set[str],
+                short_side: int = 288, progress: bool = True) -> int:
+    """Label every sample and write it to `out_dir/<group>/`. Returns the number written."""
+    from tqdm import tqdm
+
+    rvm = RvmTeacher(rvm_path)
+    mp = load_model("mediapipe-selfie", threads=2)
+    last_seq, n = None, 0
+    for s in tqdm(samples, disable=not progress, desc="teacher labels", unit="img"):
+        if s.sequence != last_seq or s.sequence is None:
+            rvm.reset()
+        last_seq = s.sequence
+        alpha = rvm(s.rgb, settle=1 if s.sequence else 3)
+        mp_mask = cv2.resize(mp.predict(s.rgb), (s.rgb.shape[1], s.rgb.shape[0]))
+        label, ignore = fuse_labels(s.gt, alpha, mp_mask, s.group in human_groups)
+        scale = short_side / min(s.rgb.shape[:2])
+        size = (round(s.rgb.shape[1] * scale), round(s.rgb.shape[0] * scale))
+        d = out_dir / s.group
+        d.mkdir(parents=True, exist_ok=True)
+        rgb = cv2.resize(s.rgb, size, interpolation=cv2.INTER_AREA)
+        cv2.imwrite(str(d / f"{s.key}.jpg"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 93])
+        cv2.imwrite(str(d / f"{s.key}.label.png"), (cv2.resize(label, size) * 255).round().astype(np.uint8))
+        cv2.imwrite(str(d / f"{s.key}.ignore.png"), cv2.resize(ignore.astype(np.uint8) * 255, size, interpolation=cv2.INTER_NEAREST))
+        n += 1
+    return n
+
+
+VAL_SEQUENCES = frozenset({"dance-twirl", "parkour", "camel", "dog", "drift-chicane"})
+
+
+def training_samples(data_root: Path, val_sequences: frozenset[str] = VAL_SEQUENCES) -> Iterator[Sample]:
+    """Every training source in ../shared/data, validation sequences left out (split by sequence)."""
+    davis = data_root / "davis-people"
+    all_seqs = {p.name for p in (davis / "JPEGImages" / "480p").iterdir()}
+    yield from davis_samples(davis, all_seqs - set(val_sequences))
+    yield from folder_samples(data_root / "coco-person", "coco", human=True)
+    yield from folder_samples(data_root / "web-people-pseudo", "web", human=False)
+    clips = data_root / "clips"
+    yield from clip_samples(clips / "bikes.mp4", "clips")
+    yield from clip_samples(clips / "vtest.avi", "clips", every=2)
+    yield from clip_samples(clips / "carphone_pristine.mp4", "clips")
+    for s in clip_samples(clips / "bigbuckbunny.mp4", "noperson-clip", every=2):
+        s.gt = np.zeros(s.rgb.shape[:2], bool)  # an animation with no people: known-empty
+        yield s
+
+
+HUMAN_GROUPS = frozenset({"davis-person", "davis-noperson", "coco", "noperson-clip"})
