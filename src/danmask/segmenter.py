@@ -29,8 +29,8 @@ class TemporalConfig:
     still_max_changed: float = 0.003
     max_skip_s: float = 0.5
     jitter_band: int = 3
-    jitter_momentum: float = 0.7
-    contrast: float = 2.0
+    jitter_momentum: float = 0.8
+    contrast: float = 1.5
 
     def __post_init__(self) -> None:
         if not 0.0 < self.cut_threshold < 1.0:

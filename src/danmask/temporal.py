@@ -138,19 +138,21 @@ class StillDetector:
 class JitterFilter:
     """Momentum smoothing where masks flicker (near the edge), instant response everywhere else.
 
-    Pixels farther than `band` pixels from the current edge take the new value at once. Boundary pixels move
-    toward the new value by a gain that grows with the size of the change: changes within the running noise
-    level (the adaptive threshold) are damped with `momentum` per 1/30 s, changes of twice that level or
-    more pass at once, so a real movement is never held back while edge noise on a still person is.
+    Pixels farther than `band` pixels from the edge take the new value at once. Boundary pixels move toward
+    the new value by a gain that grows with the square of the *local* change (the difference blurred over
+    5x5, so that coherent motion stands out of pixel noise): below the threshold they keep `momentum` of
+    their old value per 1/30 s, at or above it they follow at once. The threshold adapts: `ratio` x the
+    running median local change at the edge, never below `min_threshold`.
     """
 
-    def __init__(self, band: int = 3, momentum: float = 0.7, noise_floor: float = 0.08) -> None:
+    def __init__(self, band: int = 3, momentum: float = 0.8, min_threshold: float = 0.2, ratio: float = 3.0) -> None:
         self.band = band
         self.momentum = momentum
-        self.noise_floor = noise_floor
+        self.min_threshold = min_threshold  # local change that always counts as real movement...
+        self.ratio = ratio  # ...or ratio x the running noise level, when that is higher
         self.kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * band + 1, 2 * band + 1))
         self.state: np.ndarray | None = None
-        self.noise = noise_floor
+        self.noise = 0.0
 
     def update(self, mask: np.ndarray, dt: float = 1 / 30) -> np.ndarray:
         """mask: float32 (h, w) in [0, 1]; returns the filtered mask (a new array)."""
@@ -159,10 +161,12 @@ class JitterFilter:
             return self.state.copy()
         diff = mask - self.state
         near_edge = self._edge_band(self.state) | self._edge_band(mask)
-        level = float(np.mean(np.abs(diff[near_edge]))) if near_edge.any() else 0.0
-        self.noise = max(self.noise_floor, 0.9 * self.noise + 0.1 * level)  # adaptive threshold
+        local = np.abs(cv2.GaussianBlur(diff, (5, 5), 0))  # motion is coherent over a patch, noise averages out
+        if near_edge.any():  # adaptive threshold: follows the typical local edge change of recent frames
+            self.noise = 0.8 * self.noise + 0.2 * float(np.median(local[near_edge]))
+        threshold = max(self.min_threshold, self.ratio * self.noise)
         keep = self.momentum ** (max(dt, 1e-3) * 30)  # momentum per 1/30 s, so VFR behaves alike
-        gain = np.clip(np.abs(diff) / (2 * self.noise), 1 - keep, 1.0)
+        gain = np.clip((local / threshold) ** 2, 1 - keep, 1.0)
         out = np.where(near_edge, self.state + gain * diff, mask).astype(np.float32)
         self.state = out
         return out.copy()
@@ -172,10 +176,10 @@ class JitterFilter:
         return cv2.dilate(binary, self.kernel) != cv2.erode(binary, self.kernel)
 
     def reset(self) -> None:
-        self.state, self.noise = None, self.noise_floor
+        self.state, self.noise = None, 0.0
 
 
-def smooth_edges(mask: np.ndarray, contrast: float = 2.0) -> np.ndarray:
+def smooth_edges(mask: np.ndarray, contrast: float = 1.5) -> np.ndarray:
     """3x3 Gaussian blur, then a contrast curve around 0.5 (smoothstep of a linear stretch).
 
     The blur removes stair-steps of the upsampled model output; the curve gives the edge back its bite.
