@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import struct
 import subprocess
 from functools import lru_cache
 from pathlib import Path
@@ -86,3 +87,36 @@ def load_font(path: str, px: int) -> ImageFont.FreeTypeFont:
         return ImageFont.truetype(path, px)
     except OSError as exc:
         raise FontError(f"cannot load font {path}: {exc}") from exc
+
+
+def web_font_bytes(path: str | os.PathLike) -> bytes:
+    """The font as a browser accepts it: a single sfnt with 4-byte aligned tables.
+
+    Browsers' font sanitiser (OTS) rejects many distribution .ttc collections (e.g. WenQuanYi's misaligned
+    FFTM table), so the first face of a collection is rewritten as a stand-alone font with the same tables,
+    which is all the canvas needs to draw with the exact glyphs and advances Pillow measured.
+    """
+    data = Path(path).read_bytes()
+    if data[:4] != b"ttcf":
+        return data
+    try:
+        (first_face,) = struct.unpack_from(">I", data, 12)
+        sfnt_version, num_tables = struct.unpack_from(">IH", data, first_face)
+        records = [struct.unpack_from(">4sIII", data, first_face + 12 + 16 * i) for i in range(num_tables)]
+    except struct.error as exc:
+        raise FontError(f"font {path}: damaged font collection ({exc})") from exc
+    entry_selector = max(num_tables.bit_length() - 1, 0)
+    search_range = 16 * (1 << entry_selector)
+    header = struct.pack(">IHHHH", sfnt_version, num_tables, search_range, entry_selector,
+                         num_tables * 16 - search_range)
+    offset = len(header) + 16 * num_tables
+    directory, tables = [], []
+    for tag, checksum, table_offset, length in sorted(records):
+        table = data[table_offset:table_offset + length]
+        if len(table) != length:
+            raise FontError(f"font {path}: table {tag.decode('latin-1')} is cut off")
+        directory.append(struct.pack(">4sIII", tag, checksum, offset, length))
+        padded = table + b"\0" * (-length % 4)
+        tables.append(padded)
+        offset += len(padded)
+    return header + b"".join(directory) + b"".join(tables)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -24,6 +24,11 @@ from .comments import Comment
 from .layout import LayoutConfig, Schedule, layout
 from .sprites import DanmakuCompositor
 
+Painter = Callable[[np.ndarray, "np.ndarray | None", float], object]  # (rgb in place, mask, time)
+# Video the browser's <video> plays as it is (anything else is re-encoded for the web player)
+BROWSER_CODECS = {"h264", "vp8", "vp9", "av1"}
+BROWSER_SUFFIXES = {".mp4", ".m4v", ".webm"}
+BROWSER_PIX_FMTS = {"yuv420p", "yuvj420p"}
 # Audio codecs an MP4/MOV file can carry as they are; anything else is re-encoded to AAC.
 MP4_AUDIO = {"aac", "mp3", "ac3", "eac3", "opus", "alac", "flac"}
 MP4_SUFFIXES = {".mp4", ".m4v", ".mov"}
@@ -83,14 +88,46 @@ def render_video(
     if isinstance(track, (str, Path)):
         track = MaskTrack.load(track)
     if track is not None:
-        _check_track(track, info)
+        check_track(track, info)
     frames = _frames_with_masks(video, track, model, threads, device)
     compositor = DanmakuCompositor(schedule.font_file, config.opacity)
+    window = schedule.active()
     started = time.perf_counter()
     with _Writer(video, output, info, crf) as writer:
-        count = writer.write_all(frames, schedule, compositor, progress)
+        count = writer.write_all(frames, lambda rgb, mask, t: compositor.composite(rgb, mask, window.at(t), t),
+                                 progress)
     return RenderResult(output, count, time.perf_counter() - started, schedule, writer.audio_mode,
                         _mask_source(track, model), dict(schedule.dropped))
+
+
+def browser_incompatibility(video: str | Path) -> str | None:
+    """Why Chromium's <video> would not play this file as it is (None: it plays)."""
+    video = Path(video)
+    info = probe(video)
+    with av.open(str(video)) as container:
+        pix_fmt = container.streams.video[0].codec_context.pix_fmt
+    if video.suffix.lower() not in BROWSER_SUFFIXES:
+        return f"container {video.suffix or '(none)'}"
+    if info.codec not in BROWSER_CODECS:
+        return f"codec {info.codec}"
+    if pix_fmt not in BROWSER_PIX_FMTS:
+        return f"pixel format {pix_fmt}"
+    if info.rotation:
+        return "rotation metadata"  # browsers rotate, but our masks are in displayed orientation already
+    return None
+
+
+def reencode_for_browser(video: str | Path, output: str | Path, progress: bool = False) -> VideoInfo:
+    """H.264 4:2:0 MP4 copy of `video` with the same timestamps and audio (odd sizes lose their last row/column).
+
+    Returns the info of the copy.
+    """
+    video, output = Path(video), Path(output)
+    info = probe(video)
+    even = replace(info, width=info.width - info.width % 2, height=info.height - info.height % 2)
+    with _Writer(video, output, even, crf=20) as writer:
+        writer.write_all(((frame, None) for frame in iter_frames(video)), None, progress)
+    return probe(output)
 
 
 def _mask_source(track: MaskTrack | None, model: SegModel | str | None) -> str:
@@ -101,7 +138,8 @@ def _mask_source(track: MaskTrack | None, model: SegModel | str | None) -> str:
     return model if isinstance(model, str) else model.spec.name
 
 
-def _check_track(track: MaskTrack, info: VideoInfo) -> None:
+def check_track(track: MaskTrack, info: VideoInfo) -> None:
+    """Refuse a track made for another video (its masks would be cut out in the wrong places)."""
     if tuple(track.source_size) != (info.height, info.width):
         th, tw = track.source_size
         raise TrackError(f"mask track was made for a {tw}x{th} video, but {info.path.name} is "
@@ -150,18 +188,20 @@ class _Writer:
     def __exit__(self, *exc_info: object) -> None:
         self.container.close()
 
-    def write_all(self, frames: Iterator[tuple[VideoFrame, np.ndarray]], schedule: Schedule,
-                  compositor: DanmakuCompositor, progress: bool) -> int:
+    def write_all(self, frames: Iterator[tuple[VideoFrame, np.ndarray | None]], paint: Painter | None,
+                  progress: bool) -> int:
+        """Encode every frame after `paint(rgb, mask, time)` drew on it (in place); returns the frame count."""
         from tqdm import tqdm
 
-        window = schedule.active()
         bar = tqdm(total=self.info.frames, unit="frame", desc=f"render {self.output.name}", file=sys.stderr,
                    disable=not (progress and sys.stderr.isatty()), leave=False)
         count = 0
         try:
             for frame, mask in frames:
-                rgb = frame.rgb if frame.rgb.flags.writeable else frame.rgb.copy()
-                compositor.composite(rgb, mask, window.at(frame.time), frame.time)
+                rgb = frame.rgb[:self.info.height, :self.info.width]
+                if paint is not None:
+                    rgb = rgb if rgb.flags.writeable else rgb.copy()
+                    paint(rgb, mask, frame.time)
                 self._encode(rgb, frame.pts)
                 count += 1
                 bar.update(1)
@@ -175,7 +215,7 @@ class _Writer:
         return count
 
     def _encode(self, rgb: np.ndarray, pts: int) -> None:
-        out = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        out = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
         out.pts, out.time_base = pts, self.info.time_base
         self._mux(self.video_stream.encode(out))
 

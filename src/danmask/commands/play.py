@@ -1,0 +1,71 @@
+"""`danmask play VIDEO [--comments FILE] [--track T.dmask]`: watch danmaku pass behind people in a browser."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+DESCRIPTION = """\
+Serve a local web page that plays VIDEO with its bullet comments flying behind the people.
+
+The page draws the comments on a canvas over the video and cuts the person out of that layer with the mask of
+the frame actually on screen (requestVideoFrameCallback + a timestamp lookup in the .dmask track, decoded in the
+browser). The comment layout is computed here, by the same engine as `danmask render`; the page's controls
+(density, crossing time, display area) ask the server for a new layout, opacity and mask on/off are applied
+in the page. Seeking works (the server answers HTTP Range requests).
+
+Without --track the masks are computed first with --model (use `danmask segment` once to save them).
+A video the browser cannot play (e.g. AVI, MPEG-4 Part 2) is re-encoded to H.264 first, keeping timestamps.
+The server listens on 127.0.0.1 only, unless --host says otherwise; stop it with Ctrl-C.
+"""
+
+EPILOG = """\
+examples:
+  danmask play clip.mp4 --comments clip.xml --track clip.dmask
+  danmask play clip.mp4 --comments danmaku.json --model mediapipe-selfie-landscape --port 8080 --no-browser
+"""
+
+
+def register(subparsers) -> None:
+    from ..danmaku.options import add_layout_arguments
+
+    p = subparsers.add_parser("play", help="web player: danmaku behind people, in the browser",
+                              description=DESCRIPTION, epilog=EPILOG,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("video", help="video file")
+    p.add_argument("--comments", "-c", metavar="FILE", help="comment file (Bilibili XML/JSON, DPlayer v3 JSON)")
+    p.add_argument("--track", "-t", metavar="TRACK.dmask", help="mask track of this video")
+    p.add_argument("--model", "-m", default=None, metavar="NAME_OR_ONNX",
+                   help="model for computing masks when no --track is given (default: the runtime default)")
+    p.add_argument("--no-mask", action="store_true", help="no masks at all: comments fly over everything")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
+    p.add_argument("--no-browser", action="store_true", help="only print the address, do not open a browser")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    add_layout_arguments(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import tempfile
+    import threading
+    import webbrowser
+    from pathlib import Path
+
+    from ..danmaku.options import layout_config_from_args
+    from ..danmaku.player import PlayerServer, prepare_content
+
+    config = layout_config_from_args(args)
+    with tempfile.TemporaryDirectory(prefix="danmask-play-") as workdir:
+        content = prepare_content(
+            args.video, Path(workdir), comments=args.comments, track=args.track, model=args.model,
+            mask=not args.no_mask, config=config, font=args.font, progress=not args.quiet,
+            log=lambda line: print(line, file=sys.stderr))
+        with PlayerServer(content, args.host, args.port) as server:
+            print(f"danmask player: {server.url}  (Ctrl-C to stop)", flush=True)
+            if not args.no_browser:
+                webbrowser.open(server.url)
+            try:
+                threading.Event().wait()
+            except KeyboardInterrupt:
+                print("stopped", file=sys.stderr)
+    return 0

@@ -1,0 +1,314 @@
+// danmask web player: draws the schedule computed by the Python layout engine (never lays out here), and
+// cuts the person out of the danmaku layer with the mask of the video frame actually on screen.
+//
+// Timing: requestVideoFrameCallback gives meta.mediaTime, the timestamp of the frame being presented; the
+// mask with that timestamp is looked up in the .dmask track (decoded by /dmask.js) and applied with
+// 'destination-out' in the same callback, so the cut-out never lags the picture. Between video frames a
+// requestAnimationFrame loop moves the comments smoothly, keeping the mask of the frame on screen.
+//
+// Comment text only ever reaches canvas fillText/strokeText and textContent: never HTML.
+import { DmaskTrack } from "/dmask.js";
+
+const $ = (id) => document.getElementById(id);
+const video = $("video");
+const canvas = $("danmaku");
+const ctx = canvas.getContext("2d");
+const FONT_FAMILY = "danmask-font";
+const TIME_SLACK = 1e-3; // browsers round frame times to microseconds; track times are exact fractions
+const PREFETCH_BLOCKS = 2; // mask blocks decoded ahead of the playhead
+
+const state = {
+  config: null,
+  items: [], // schedule items sorted by start
+  maxDuration: 0,
+  track: null,
+  blocks: new Map(), // block number -> decoded {times, masks} (our own cache: lookups must be synchronous)
+  pending: new Map(), // block number -> Promise while decoding
+  maskCanvas: null,
+  maskShown: null, // {block, index} of the mask currently in maskCanvas
+  frameTime: null, // mediaTime of the frame on screen (from requestVideoFrameCallback)
+  showDanmaku: true,
+  useMask: true,
+  settings: {},
+  scheduleRequest: 0,
+  listKey: "",
+  listUpdated: 0,
+};
+
+// Counters read by tests and the benchmark (no effect on drawing).
+const stats = { frames: 0, draws: 0, drawMs: 0, drawn: 0, masked: 0, maskTime: null, mediaTime: null, missingMask: 0 };
+window.danmaskPlayer = { state, stats, drawAt: (t) => draw(t, t) };
+
+function hex(color) {
+  return "#" + color.toString(16).padStart(6, "0");
+}
+
+// ------------------------------------------------------------------ schedule (from the Python layout)
+
+function scheduleQuery() {
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(state.settings)) {
+    if (value !== undefined) params.set(key, value === null ? "none" : String(value));
+  }
+  return params.toString();
+}
+
+async function loadSchedule() {
+  const request = ++state.scheduleRequest;
+  const response = await fetch("/api/schedule?" + scheduleQuery());
+  const body = await response.json();
+  if (request !== state.scheduleRequest) return; // a newer request superseded this one
+  if (!response.ok) {
+    setStatus("layout error: " + body.error);
+    return;
+  }
+  state.items = body.items;
+  state.maxDuration = body.max_duration;
+  const dropped = Object.entries(body.dropped).map(([why, n]) => `${n} ${why}`).join(", ") || "none";
+  setStatus(`${state.config.comments} comments, ${body.shown} shown, dropped: ${dropped}` +
+            (state.track ? "" : " (no mask track: comments cover people)"));
+  redraw();
+}
+
+function activeAt(t) {
+  // items are sorted by start: binary search the last one started, walk back over the longest lifetime
+  const items = state.items;
+  let lo = 0, hi = items.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (items[mid].start <= t) lo = mid + 1; else hi = mid;
+  }
+  const active = [];
+  for (let i = lo - 1; i >= 0 && items[i].start >= t - state.maxDuration; i--) {
+    if (items[i].end > t) active.push(items[i]);
+  }
+  return active.reverse(); // oldest first, the burn-in's drawing order
+}
+
+// ------------------------------------------------------------------ mask track
+
+function blockNumberAt(t) {
+  const index = state.track.index;
+  const tick = state.track.secondsPerTick;
+  let lo = 0, hi = index.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (index[mid].firstPts * tick <= t + TIME_SLACK) lo = mid; else hi = mid - 1;
+  }
+  return lo;
+}
+
+function ensureBlock(number) {
+  if (!state.track || number < 0 || number >= state.track.index.length) return null;
+  if (state.blocks.has(number)) return state.blocks.get(number);
+  if (!state.pending.has(number)) {
+    const job = state.track.block(number).then((block) => {
+      state.blocks.set(number, block);
+      state.pending.delete(number);
+      if (state.blocks.size > 8) { // keep the neighbourhood of the playhead only
+        const here = blockNumberAt(video.currentTime);
+        for (const key of state.blocks.keys()) if (Math.abs(key - here) > 3) state.blocks.delete(key);
+      }
+      redraw();
+    }, (error) => {
+      state.pending.delete(number);
+      setStatus("mask track error: " + error.message);
+    });
+    state.pending.set(number, job);
+  }
+  return null;
+}
+
+// The mask of the frame displayed at t, synchronously: {block, index, data} or null while it is decoding.
+function maskAt(t) {
+  const number = blockNumberAt(t);
+  for (let k = 1; k <= PREFETCH_BLOCKS; k++) ensureBlock(number + k);
+  const block = ensureBlock(number);
+  if (!block) return null;
+  let i = 0;
+  while (i + 1 < block.times.length && block.times[i + 1] <= t + TIME_SLACK) i++;
+  return { block: number, index: i, time: block.times[i], data: block.masks[i] };
+}
+
+function paintMask(mask) {
+  if (state.maskShown && state.maskShown.block === mask.block && state.maskShown.index === mask.index) return;
+  const mctx = state.maskCanvas.getContext("2d");
+  const image = mctx.createImageData(state.track.width, state.track.height);
+  const px = image.data;
+  for (let i = 0, n = mask.data.length; i < n; i++) px[4 * i + 3] = mask.data[i];
+  mctx.putImageData(image, 0, 0);
+  state.maskShown = { block: mask.block, index: mask.index };
+}
+
+// ------------------------------------------------------------------ drawing
+
+// t: comment positions; frameTime: which frame's mask to cut out (the one on screen).
+function draw(t, frameTime) {
+  const started = performance.now();
+  const { width, height } = canvas;
+  ctx.clearRect(0, 0, width, height);
+  let drawn = 0;
+  if (state.showDanmaku && state.items.length) {
+    let mask = null;
+    if (state.useMask && state.track) {
+      mask = maskAt(frameTime);
+      if (!mask) { // never draw over a person with a stale mask: skip this frame, redraw once decoded
+        stats.missingMask++;
+        return;
+      }
+    }
+    ctx.lineJoin = "round";
+    ctx.textBaseline = "alphabetic";
+    for (const item of activeAt(t)) {
+      const x = item.x0 + item.vx * (t - item.start) + item.stroke_px;
+      const y = item.y + item.baseline;
+      ctx.font = `${item.font_px}px ${FONT_FAMILY}`;
+      ctx.lineWidth = 2 * item.stroke_px;
+      ctx.strokeStyle = hex(item.stroke);
+      ctx.strokeText(item.text, x, y);
+      ctx.fillStyle = hex(item.color);
+      ctx.fillText(item.text, x, y);
+      drawn++;
+    }
+    if (mask && drawn) {
+      paintMask(mask);
+      ctx.globalCompositeOperation = "destination-out";
+      ctx.imageSmoothingEnabled = true;
+      ctx.drawImage(state.maskCanvas, 0, 0, width, height);
+      ctx.globalCompositeOperation = "source-over";
+      stats.masked++;
+    }
+    stats.maskTime = mask ? mask.time : null;
+  }
+  stats.mediaTime = frameTime;
+  stats.draws++;
+  stats.drawn = drawn;
+  stats.drawMs += performance.now() - started;
+  updateList(t);
+}
+
+function redraw() {
+  const t = state.frameTime ?? video.currentTime;
+  draw(video.paused ? t : video.currentTime, t);
+}
+
+function onVideoFrame(now, meta) {
+  state.frameTime = meta.mediaTime;
+  stats.frames++;
+  draw(meta.mediaTime, meta.mediaTime);
+  video.requestVideoFrameCallback(onVideoFrame);
+}
+
+function onAnimationFrame() {
+  if (!video.paused && state.frameTime !== null) draw(video.currentTime, state.frameTime);
+  requestAnimationFrame(onAnimationFrame);
+}
+
+// The on-screen list mirrors what the canvas shows, as text (useful for screen readers and for copying).
+function updateList(t) {
+  const now = performance.now();
+  if (now - state.listUpdated < 250) return;
+  state.listUpdated = now;
+  const active = state.showDanmaku ? activeAt(t) : [];
+  const key = active.map((item) => item.index).join(",");
+  if (key === state.listKey) return;
+  state.listKey = key;
+  const list = $("on-screen");
+  const rows = active.slice(-50).map((item) => {
+    const li = document.createElement("li");
+    li.textContent = item.text;
+    return li;
+  });
+  list.replaceChildren(...rows);
+}
+
+function setStatus(text) {
+  $("status").textContent = text;
+}
+
+// ------------------------------------------------------------------ controls
+
+function bindControls() {
+  const s = state.config.settings;
+  state.settings = { ...s };
+  const outputs = {
+    density: (v) => `${Math.round(v * 100)}%`, duration: (v) => `${v} s`, opacity: (v) => `${Math.round(v * 100)}%`,
+  };
+  for (const [id, format] of Object.entries(outputs)) {
+    const input = $(id);
+    input.value = s[id];
+    $(id + "-out").textContent = format(s[id]);
+    input.addEventListener("input", () => {
+      $(id + "-out").textContent = format(Number(input.value));
+      if (id === "opacity") {
+        canvas.style.opacity = input.value;
+      } else {
+        state.settings[id] = Number(input.value);
+        if (id === "duration") state.settings.speed = null; // the crossing time slider replaces a fixed speed
+        scheduleSoon();
+      }
+    });
+  }
+  canvas.style.opacity = s.opacity;
+  const area = $("area");
+  area.value = String(s.area);
+  if (area.value !== String(s.area)) { // a command-line value that is not one of the presets
+    area.add(new Option(`top ${Math.round(s.area * 100)}%`, String(s.area), true, true));
+  }
+  area.addEventListener("change", () => { state.settings.area = Number(area.value); scheduleSoon(); });
+  $("show").addEventListener("change", (e) => { state.showDanmaku = e.target.checked; redraw(); });
+  $("mask").addEventListener("change", (e) => { state.useMask = e.target.checked; redraw(); });
+  $("mask").disabled = !state.config.track;
+}
+
+let scheduleTimer = 0;
+function scheduleSoon() {
+  clearTimeout(scheduleTimer);
+  scheduleTimer = setTimeout(loadSchedule, 120);
+}
+
+// ------------------------------------------------------------------ start
+
+async function loadFont() {
+  try {
+    const face = new FontFace(FONT_FAMILY, `url(${state.config.font})`);
+    document.fonts.add(await face.load());
+  } catch (error) {
+    setStatus("font failed to load, using the browser's: " + error.message);
+  }
+}
+
+async function start() {
+  state.config = await (await fetch("/api/config")).json();
+  const { width, height, title } = state.config;
+  document.title = `${title} · danmask`;
+  $("title").textContent = title;
+  canvas.width = width;
+  canvas.height = height;
+  $("stage").style.aspectRatio = `${width} / ${height}`;
+  bindControls();
+  const loads = [loadFont()];
+  if (state.config.track) {
+    loads.push(DmaskTrack.fromUrl(state.config.track).then((track) => {
+      state.track = track;
+      state.maskCanvas = document.createElement("canvas");
+      state.maskCanvas.width = track.width;
+      state.maskCanvas.height = track.height;
+    }));
+  }
+  await Promise.all(loads);
+  await loadSchedule();
+  const metadata = new Promise((resolve) => video.addEventListener("loadeddata", resolve, { once: true }));
+  video.src = state.config.video;
+  video.addEventListener("seeking", () => { if (state.track) maskAt(video.currentTime); });
+  video.addEventListener("seeked", redraw);
+  video.requestVideoFrameCallback(onVideoFrame);
+  requestAnimationFrame(onAnimationFrame);
+  await metadata;
+  document.documentElement.dataset.ready = "1";
+}
+
+start().catch((error) => {
+  setStatus("error: " + error.message);
+  document.documentElement.dataset.error = error.message;
+});
