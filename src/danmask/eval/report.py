@@ -77,7 +77,8 @@ def _grouped_bars(plt, ax, names: list[str], results: list[ModelResult], values)
     x = np.arange(len(names))
     for i, r in enumerate(results):
         ys = [values(r).get(n) for n in names]
-        ax.bar(x + i * width - 0.4 + width / 2, [np.nan if y is None else y for y in ys], width, label=r.model)
+        ax.bar(x + i * width - 0.4 + width / 2, [np.nan if y is None else y for y in ys], width,
+               label=Path(r.model).name)
     ax.set_xticks(x)
     ax.set_xticklabels(names, rotation=35, ha="right", fontsize=8)
     ax.grid(axis="y", alpha=0.3)
@@ -113,13 +114,18 @@ def _plots(plt, results: list[ModelResult], summaries: list[dict], out: Path) ->
     timed = [s for s in summaries if s["median_ms"] is not None and s["mean_iou"] is not None]
     if timed:
         fig, ax = plt.subplots(figsize=(6, 4))
-        for s in timed:
+        for i, s in enumerate(sorted(timed, key=lambda s: s["median_ms"])):
             ax.scatter(s["median_ms"], s["mean_iou"], s=40)
             ax.annotate(Path(s["model"]).name, (s["median_ms"], s["mean_iou"]), fontsize=8,
-                        xytext=(4, 4), textcoords="offset points")
+                        xytext=(5, 6 if i % 2 == 0 else -12), textcoords="offset points")  # neighbours alternate
         ax.set_xlabel("model latency, median ms (1 thread)")
         ax.set_ylabel("mean IoU")
-        ax.set_xlim(0, 1.4 * max(s["median_ms"] for s in timed))
+        low, high = min(s["median_ms"] for s in timed), max(s["median_ms"] for s in timed)
+        if high > 10 * low:  # peers differ by orders of magnitude: a log axis keeps the fast ones apart
+            ax.set_xscale("log")
+            ax.set_xlim(low / 1.5, high * 3)
+        else:
+            ax.set_xlim(0, 1.4 * high)
         ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)
         ax.set_title("Quality vs speed (up-left is better)")
@@ -141,7 +147,8 @@ def _plots(plt, results: list[ModelResult], summaries: list[dict], out: Path) ->
         ax1.set_title("Temporal error per sequence (lower is better)")
         names = [Path(s["model"]).name for s in summaries]
         ax2.bar(names, [np.nan if s["flicker"] is None else s["flicker"] for s in summaries], color="tab:gray")
-        ax2.set_title("Flicker: 1 - IoU of consecutive masks")
+        ax2.set_title("Flicker (lower is better)")
+        ax2.set_ylabel("1 - IoU of consecutive masks")
         ax2.tick_params(axis="x", labelrotation=35, labelsize=8)
         ax2.grid(axis="y", alpha=0.3)
         made.append(("temporal.png", "Temporal stability"))
