@@ -161,3 +161,27 @@ def test_recurrent_peer_carries_and_resets_state(tmp_path):
     assert outs == pytest.approx([0.0, 0.01, 0.02])  # r1o of one frame is r1i of the next
     peer.reset()
     assert peer.predict(grey)[0, 0] == pytest.approx(0.0)
+
+
+def test_eval_never_imports_torch(dataset, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import danmask
+
+    env = {**os.environ, "PYTHONPATH": str(Path(danmask.__file__).resolve().parents[1])}
+    model = plain_model(tmp_path / "tiny.onnx")
+    code = ("import sys; from danmask.cli import main; "
+            f"rc = main(['eval', {str(dataset)!r}, '--model', {str(model)!r}, '--latency-runs', '1', '-q']); "
+            "sys.exit(3 if 'torch' in sys.modules else rc)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_report_folder_that_is_a_file(dataset, tmp_path, capsys):
+    (tmp_path / "taken").write_text("x")
+    code = main(["eval", str(dataset), "--model", str(plain_model(tmp_path / "tiny.onnx")), "--latency-runs", "0",
+                 "--report", str(tmp_path / "taken"), "-q"])
+    assert code == 2 and "report" in capsys.readouterr().err

@@ -184,6 +184,13 @@ def write_report(results: list[ModelResult], out_dir: str | Path, dataset: str) 
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DanmaskError(f"{out}: cannot create report folder ({exc})") from exc
+    try:
+        return _write(plt, results, out, dataset)
+    except OSError as exc:
+        raise DanmaskError(f"{out}: cannot write report ({exc.strerror or exc})") from exc
+
+
+def _write(plt, results: list[ModelResult], out: Path, dataset: str) -> Path:
     summaries = [r.summary() for r in results]
     plots = _plots(plt, results, summaries, out)
     rows = "".join(
@@ -200,7 +207,8 @@ def write_report(results: list[ModelResult], out_dir: str | Path, dataset: str) 
             if not snaps:
                 continue
             name = f"worst_{kind}_{_slug(r.model)}.png"
-            cv2.imwrite(str(out / name), cv2.cvtColor(strip(snaps), cv2.COLOR_RGB2BGR))
+            if not cv2.imwrite(str(out / name), cv2.cvtColor(strip(snaps), cv2.COLOR_RGB2BGR)):
+                raise OSError(f"cannot write {name}")
             what = "lowest IoU" if kind == "person" else "most false positives"
             strips.append(f"<h3>{html.escape(r.model)}: {what}</h3><img src=\"{name}\" alt=\"worst frames\">")
     page = f"""<!doctype html>
