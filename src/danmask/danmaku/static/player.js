@@ -25,6 +25,7 @@ const state = {
   blocks: new Map(), // block number -> decoded {times, masks} (our own cache: lookups must be synchronous)
   pending: new Map(), // block number -> Promise while decoding
   maskCanvas: null,
+  sprites: new Map(), // schedule item index -> pre-drawn canvas while the item is on screen
   maskShown: null, // {block, index} of the mask currently in maskCanvas
   frameTime: null, // mediaTime of the frame on screen (from requestVideoFrameCallback)
   showDanmaku: true,
@@ -63,6 +64,7 @@ async function loadSchedule() {
     return;
   }
   state.items = body.items;
+  state.sprites.clear(); // indices refer to the old schedule's items
   state.maxDuration = body.max_duration;
   const dropped = Object.entries(body.dropped).map(([why, n]) => `${n} ${why}`).join(", ") || "none";
   setStatus(`${state.config.comments} comments, ${body.shown} shown, dropped: ${dropped}` +
@@ -142,6 +144,27 @@ function paintMask(mask) {
 
 // ------------------------------------------------------------------ drawing
 
+// A comment drawn once into its own small canvas (text with outline), then only copied while it moves:
+// rasterising 300 strings every frame is what makes a danmaku page slow.
+function sprite(item) {
+  let canvas = state.sprites.get(item.index);
+  if (canvas) return canvas;
+  canvas = document.createElement("canvas");
+  canvas.width = item.width;
+  canvas.height = item.height;
+  const c = canvas.getContext("2d");
+  c.font = `${item.font_px}px ${FONT_FAMILY}`;
+  c.textBaseline = "alphabetic";
+  c.lineJoin = "round";
+  c.lineWidth = 2 * item.stroke_px;
+  c.strokeStyle = hex(item.stroke);
+  c.strokeText(item.text, item.stroke_px, item.baseline);
+  c.fillStyle = hex(item.color);
+  c.fillText(item.text, item.stroke_px, item.baseline);
+  state.sprites.set(item.index, canvas);
+  return canvas;
+}
+
 // t: comment positions; frameTime: which frame's mask to cut out (the one on screen).
 function draw(t, frameTime) {
   const started = performance.now();
@@ -157,19 +180,13 @@ function draw(t, frameTime) {
         return;
       }
     }
-    ctx.lineJoin = "round";
-    ctx.textBaseline = "alphabetic";
+    const live = new Set();
     for (const item of activeAt(t)) {
-      const x = item.x0 + item.vx * (t - item.start) + item.stroke_px;
-      const y = item.y + item.baseline;
-      ctx.font = `${item.font_px}px ${FONT_FAMILY}`;
-      ctx.lineWidth = 2 * item.stroke_px;
-      ctx.strokeStyle = hex(item.stroke);
-      ctx.strokeText(item.text, x, y);
-      ctx.fillStyle = hex(item.color);
-      ctx.fillText(item.text, x, y);
+      ctx.drawImage(sprite(item), Math.round(item.x0 + item.vx * (t - item.start)), item.y);
+      live.add(item.index);
       drawn++;
     }
+    for (const key of state.sprites.keys()) if (!live.has(key)) state.sprites.delete(key);
     if (mask && drawn) {
       paintMask(mask);
       ctx.globalCompositeOperation = "destination-out";
