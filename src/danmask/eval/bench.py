@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from ..errors import DanmaskError, ModelError
-from .latency import median_latency_ms
+from .latency import interleaved_latency_ms
 
 REFERENCE_MODEL = "mediapipe-selfie-landscape"
 BENCH_SIZE = (1280, 720)  # (w, h)
@@ -227,17 +227,19 @@ def run_bench(models: list[str] | None = None, pipeline_model: str | None = None
         pipeline_model = DEFAULT_MODEL if DEFAULT_MODEL in list_models() else REFERENCE_MODEL
     source = None if synthetic else (clip or default_source())
     result: dict = {"date": datetime.now().astimezone().isoformat(timespec="seconds"),
-                    "machine": machine_description(), "reference_model": REFERENCE_MODEL}
+                    "machine": machine_description(), "reference_model": REFERENCE_MODEL,
+                    "latency_runs": max(1, runs // 10) * 10}
     with tempfile.TemporaryDirectory(prefix="danmask-bench-") as tmp:
         work = Path(tmp)
         c = prepare_clip(work / "clip720.mp4", frames, source)
         result["clip"] = {"source": c.source, "frames": c.frames, "duration_s": round(c.duration_s, 3),
                           "size": list(BENCH_SIZE)}
         frame = next(_frames_of(c.path))
-        latency = {}
-        for name in models:
-            latency[name] = {f"median_ms{suffix}": median_latency_ms(load_model(name, threads=t), frame, runs, warmup)
-                             for t, suffix in ((1, ""), (2, "_2t"))}
+        latency: dict[str, dict] = {name: {} for name in models}
+        for threads, suffix in ((1, ""), (2, "_2t")):
+            loaded = {name: load_model(name, threads=threads) for name in models}
+            for name, ms in interleaved_latency_ms(loaded, frame, runs, warmup).items():
+                latency[name][f"median_ms{suffix}"] = ms
         ref = latency[REFERENCE_MODEL]
         for name, row in latency.items():
             row["ratio_vs_reference"] = row["median_ms"] / ref["median_ms"]
@@ -313,7 +315,8 @@ Machine: {m['cpu']}, {m['cores']} cores, {m['ram_gib']} GiB RAM, {m['os']}; Pyth
 {m['onnxruntime']}, OpenCV {m['opencv']}; 1-minute load average at start {m['load_avg_1m']}.
 Clip: {r['clip']['source']}, {r['clip']['frames']} frames ({r['clip']['duration_s']:.2f} s).
 
-Model latency (`predict` on one 720p frame, median of timed runs after warm-up; ratio vs {r['reference_model']}):
+Model latency (`predict` on one 720p frame, median of {r['latency_runs']} timed runs after warm-up, models alternating in
+10 rounds; ratio vs {r['reference_model']}):
 
 | model | ms, 1 thread | x ref | ms, 2 threads | x ref |
 |---|---:|---:|---:|---:|
