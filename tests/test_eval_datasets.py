@@ -68,6 +68,13 @@ def test_davis_without_csv_uses_masks(tmp_path):
     assert seqs == {"dancer": True, "swan": True, "empty": False}
 
 
+def test_davis_other_resolution(tmp_path):
+    make_davis(tmp_path)
+    for part in ("JPEGImages", "Annotations"):
+        (tmp_path / part / "480p").rename(tmp_path / part / "Full-Resolution")
+    assert len(load_dataset(tmp_path)) == 3
+
+
 def test_davis_bad_csv(tmp_path):
     make_davis(tmp_path, with_csv=False)
     (tmp_path / "sequences.csv").write_text("name,kind\nx,y\n")

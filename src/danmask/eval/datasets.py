@@ -121,8 +121,17 @@ def read_categories(csv_path: Path) -> dict[str, str]:
     return {r["sequence"].strip(): (r["category"] or "").strip() for r in rows if r.get("sequence")}
 
 
-def davis_sequences(root: Path, resolution: str = "480p") -> list[Sequence]:
+def davis_resolution(root: Path) -> str:
+    """`480p` when present, else the only resolution folder there is (e.g. `Full-Resolution`)."""
+    found = sorted(p.name for p in (root / "JPEGImages").iterdir() if p.is_dir())
+    if "480p" in found or len(found) != 1:
+        return "480p"
+    return found[0]
+
+
+def davis_sequences(root: Path, resolution: str | None = None) -> list[Sequence]:
     """`JPEGImages/<res>/<seq>/*.jpg` + `Annotations/<res>/<seq>/*.png`, matched by file stem."""
+    resolution = resolution or davis_resolution(root)
     img_root, ann_root = root / "JPEGImages" / resolution, root / "Annotations" / resolution
     if not img_root.is_dir() or not ann_root.is_dir():
         raise DatasetError(f"{root}: DAVIS layout needs JPEGImages/{resolution}/ and Annotations/{resolution}/")
