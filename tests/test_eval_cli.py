@@ -185,3 +185,18 @@ def test_report_folder_that_is_a_file(dataset, tmp_path, capsys):
     code = main(["eval", str(dataset), "--model", str(plain_model(tmp_path / "tiny.onnx")), "--latency-runs", "0",
                  "--report", str(tmp_path / "taken"), "-q"])
     assert code == 2 and "report" in capsys.readouterr().err
+
+
+def test_eval_video_with_mask_folder(tmp_path, capsys):
+    from danmask.synthetic import make_video
+
+    clip = make_video(tmp_path / "clip.mp4", frames=6, size=(64, 48), seed=3)
+    (tmp_path / "clip_masks").mkdir()
+    for i in (2, 3, 4):
+        Image.fromarray(clip.masks[i].astype(np.uint8) * 255).save(tmp_path / "clip_masks" / f"{i:05d}.png")
+    code, out = run_eval(capsys, tmp_path / "clip.mp4", "--model", plain_model(tmp_path / "tiny.onnx"), "--json",
+                         "--latency-runs", 0, "-q")
+    r = json.loads(out)
+    assert code == 0 and r["frames"] == 5 and r["scored_frames"] == 3  # segmented up to the last mask
+    assert list(r["per_sequence"]) == ["clip"] and 0 <= r["mean_iou"] <= 1
+    assert r["temporal_error"] is not None and r["median_ms"] is None and r["fp_frac"] is None
