@@ -4,7 +4,7 @@ import time
 import numpy as np
 import pytest
 
-from danmask.eval.latency import interleaved_latency_ms, median_latency_ms
+from danmask.eval.latency import interleaved_latency_ms
 from danmask.runtime.base import ModelSpec
 
 
@@ -30,11 +30,11 @@ FRAME = np.zeros((8, 8, 3), np.uint8)
 
 def test_median_counts_and_prior_chain():
     m = Recorder("p", takes_prior=True)
-    median_latency_ms(m, FRAME, runs=5, warmup=2)
+    interleaved_latency_ms({"p": m}, FRAME, runs=5, warmup=2, rounds=1)
     assert len(m.priors) == 7 and m.resets == 1
     assert m.priors == [None, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0]  # each call gets the previous output
     plain = Recorder("q")
-    median_latency_ms(plain, FRAME, runs=3, warmup=1)
+    interleaved_latency_ms({"q": plain}, FRAME, runs=3, warmup=1, rounds=1)
     assert plain.priors == [None] * 4
 
 
@@ -45,4 +45,4 @@ def test_known_cost_and_interleaving():
     assert ms["slow"] >= 4.0 and ms["fast"] < ms["slow"]
     assert log == ["slow", "slow", "fast", "fast"] * 3  # rounds alternate between models
     with pytest.raises(ValueError):
-        median_latency_ms(fast, FRAME, runs=0)
+        interleaved_latency_ms({"fast": fast}, FRAME, runs=0)

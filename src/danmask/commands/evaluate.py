@@ -66,7 +66,8 @@ def register(subparsers) -> None:
     p.add_argument("--threads", type=int, default=1, help="inference threads for the quality run (default 1)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="ONNX Runtime device")
     p.add_argument("--latency-runs", type=_positive, default=200,
-                   help="timed predict calls per thread count after --warmup (0 skips latency; default 200)")
+                   help="timed predict calls per model and thread count after --warmup, all models alternating "
+                        "(0 skips latency; default 200)")
     p.add_argument("--warmup", type=_positive, default=20, help="untimed predict calls before timing (default 20)")
     p.add_argument("--raw", action="store_true",
                    help="turn the temporal stage off (model output only) to see what it contributes")
@@ -122,7 +123,7 @@ def print_table(summaries: list[dict]) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..eval.datasets import load_dataset
     from ..eval.recurrent_peer import DEFAULT_INPUT_SIZE
-    from ..eval.runner import evaluate_model
+    from ..eval.runner import evaluate_model, measure_latencies
     from ..segmenter import TemporalConfig
 
     if args.threads < 1:
@@ -131,17 +132,18 @@ def run(args: argparse.Namespace) -> int:
     config = TemporalConfig(prior=False, scene_cut=False, jitter=False, skip_still=False, smooth=False) \
         if args.raw else None
     progress = not args.quiet and sys.stderr.isatty()
-    results = []
-    models = args.model or default_models()
-    for ref in models:
-        result = evaluate_model(sequences, ref, threads=args.threads, device=args.device, config=config,
-                                recurrent_size=args.recurrent_size or DEFAULT_INPUT_SIZE,
-                                latency_runs=args.latency_runs, latency_warmup=args.warmup,
-                                worst=args.worst if args.report else 0, progress=progress)
-        results.append(result)
-        if args.json:
+    recurrent_size = args.recurrent_size or DEFAULT_INPUT_SIZE
+    results = [evaluate_model(sequences, ref, threads=args.threads, device=args.device, config=config,
+                              recurrent_size=recurrent_size, worst=args.worst if args.report else 0,
+                              progress=progress)
+               for ref in args.model or default_models()]
+    if args.latency_runs:
+        measure_latencies(results, sequences, device=args.device, recurrent_size=recurrent_size,
+                          runs=args.latency_runs, warmup=args.warmup)
+    if args.json:
+        for result in results:
             print(json.dumps(_clean(result.summary())), flush=True)
-    if not args.json:
+    else:
         print(f"dataset {args.dataset}: {len(sequences)} sequences "
               f"({sum(s.has_person for s in sequences)} with a person)")
         print_table([_clean(r.summary()) for r in results])

@@ -13,11 +13,6 @@ import numpy as np
 from ..runtime.base import SegModel
 
 
-def median_latency_ms(model: SegModel, frame: np.ndarray, runs: int = 200, warmup: int = 20) -> float:
-    """Median wall time of one `model.predict(frame)` in milliseconds (the prior is the previous output)."""
-    return interleaved_latency_ms({"model": model}, frame, runs, warmup, rounds=1)["model"]
-
-
 def interleaved_latency_ms(models: dict[str, SegModel], frame: np.ndarray, runs: int = 200, warmup: int = 20,
                            rounds: int = 10) -> dict[str, float]:
     """Median latency of several models timed in alternating rounds, so that a change in background load

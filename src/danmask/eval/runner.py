@@ -23,7 +23,7 @@ import numpy as np
 
 from . import metrics
 from .datasets import Sequence
-from .latency import median_latency_ms
+from .latency import interleaved_latency_ms
 from .recurrent_peer import DEFAULT_INPUT_SIZE, load_eval_model
 
 SNAPSHOT_HEIGHT = 160  # pixels; worst-frame thumbnails for the report
@@ -189,12 +189,11 @@ def evaluate_model(
     device: str = "auto",
     config=None,
     recurrent_size: tuple[int, int] = DEFAULT_INPUT_SIZE,
-    latency_runs: int = 200,
-    latency_warmup: int = 20,
     worst: int = 8,
     progress: bool = False,
 ) -> ModelResult:
-    """Run `model_ref` (registry name or .onnx path) over every sequence, then time its `predict`."""
+    """Run `model_ref` (registry name or .onnx path) over every sequence and score it (latency: see
+    `measure_latencies`, which times all models of a run together)."""
     from tqdm import tqdm
 
     from ..segmenter import Segmenter
@@ -213,16 +212,18 @@ def evaluate_model(
                 reset()
             scores.append(score_sequence(seq, segmenter, worst_person, worst_empty, clock))
             bar.update(seq.length)
-    result = ModelResult(model_ref, tuple(model.spec.input_size), scores, sum(s.frames for s in scores), clock[0],
-                         worst_person=worst_person.worst_first(), worst_no_person=worst_empty.worst_first())
-    if latency_runs > 0:
-        frame = first_person_frame(sequences)
-        for n_threads in (1, 2):
-            timed = model if n_threads == threads else load_eval_model(
-                model_ref, threads=n_threads, device=device, recurrent_size=recurrent_size)
-            ms = median_latency_ms(timed, frame, runs=latency_runs, warmup=latency_warmup)
-            if n_threads == 1:
-                result.median_ms = ms
-            else:
-                result.median_ms_2t = ms
-    return result
+    return ModelResult(model_ref, tuple(model.spec.input_size), scores, sum(s.frames for s in scores), clock[0],
+                       worst_person=worst_person.worst_first(), worst_no_person=worst_empty.worst_first())
+
+
+def measure_latencies(results: list[ModelResult], sequences: list[Sequence], *, device: str = "auto",
+                      recurrent_size: tuple[int, int] = DEFAULT_INPUT_SIZE, runs: int = 200,
+                      warmup: int = 20) -> None:
+    """Fill median_ms (1 thread) and median_ms_2t of every result: `predict` on one fixed frame, all models of
+    the run alternating (see interleaved_latency_ms) so their figures are comparable."""
+    frame = first_person_frame(sequences)
+    for threads, attr in ((1, "median_ms"), (2, "median_ms_2t")):
+        models = {str(i): load_eval_model(r.model, threads=threads, device=device, recurrent_size=recurrent_size)
+                  for i, r in enumerate(results)}
+        for key, ms in interleaved_latency_ms(models, frame, runs, warmup).items():
+            setattr(results[int(key)], attr, ms)
