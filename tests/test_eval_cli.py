@@ -15,7 +15,7 @@ from onnx import TensorProto, helper  # noqa: E402
 
 from danmask.cli import main  # noqa: E402
 from danmask.eval import metrics  # noqa: E402
-from danmask.eval.recurrent_peer import load_eval_model  # noqa: E402
+from danmask.eval.models import load_eval_model  # noqa: E402
 
 SIZE = 32
 PERSON = (220, 60, 40)  # 4 x (red - green) = 2.5 -> person (1 after clipping)

@@ -6,7 +6,7 @@ import json
 import math
 import sys
 
-from ..errors import DanmaskError, ModelError
+from ..errors import DanmaskError
 
 DESCRIPTION = """\
 Score segmentation models on an annotated dataset, all through the same pipeline (the Segmenter with its
@@ -78,23 +78,6 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def default_models() -> list[str]:
-    """Every registered model that can load here (a peer whose extra is missing is left out, with a note)."""
-    from ..runtime import list_models, load_model
-
-    names = []
-    for name in list_models():
-        try:
-            load_model(name)
-        except ModelError as exc:
-            print(f"danmask eval: note: skipping {name} ({exc})", file=sys.stderr)
-            continue
-        names.append(name)
-    if not names:
-        raise ModelError("no registered model can be loaded; name one with --model")
-    return names
-
-
 def _clean(value):
     """JSON has no NaN: undefined scores are null."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -122,6 +105,7 @@ def print_table(summaries: list[dict]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..eval.datasets import load_dataset
+    from ..eval.models import loadable_models
     from ..eval.recurrent_peer import DEFAULT_INPUT_SIZE
     from ..eval.runner import evaluate_model, measure_latencies
     from ..segmenter import TemporalConfig
@@ -136,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
     results = [evaluate_model(sequences, ref, threads=args.threads, device=args.device, config=config,
                               recurrent_size=recurrent_size, worst=args.worst if args.report else 0,
                               progress=progress)
-               for ref in args.model or default_models()]
+               for ref in args.model or loadable_models("eval")]
     if args.latency_runs:
         measure_latencies(results, sequences, device=args.device, recurrent_size=recurrent_size,
                           runs=args.latency_runs, warmup=args.warmup)

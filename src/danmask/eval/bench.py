@@ -19,8 +19,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import DanmaskError, ModelError
+from ..errors import DanmaskError
 from .latency import interleaved_latency_ms
+from .models import loadable_models
 
 REFERENCE_MODEL = "mediapipe-selfie-landscape"
 BENCH_SIZE = (1280, 720)  # (w, h)
@@ -200,27 +201,13 @@ def mask_sizes(track, duration_s: float, work: Path) -> dict:
     return sizes
 
 
-def loadable_models() -> list[str]:
-    from ..runtime import list_models, load_model
-
-    names = []
-    for name in list_models():
-        try:
-            load_model(name)
-        except ModelError as exc:
-            print(f"danmask bench: note: skipping {name} ({exc})", file=sys.stderr)
-            continue
-        names.append(name)
-    return names
-
-
 def run_bench(models: list[str] | None = None, pipeline_model: str | None = None, clip: Path | None = None,
               frames: int = 150, runs: int = 200, warmup: int = 20, repeat: int = 3,
               synthetic: bool = False) -> dict:
     """Measure everything; returns the JSON object of `danmask bench --json`."""
     from ..runtime import DEFAULT_MODEL, list_models, load_model
 
-    models = list(models or loadable_models())
+    models = list(models or loadable_models("bench"))
     if REFERENCE_MODEL not in models:
         models.append(REFERENCE_MODEL)
     if pipeline_model is None:

@@ -19,7 +19,8 @@ _STATE_INPUT = re.compile(r"^r\d+i$")
 _ALPHA_NAMES = ("pha", "alpha", "mask")
 
 
-def _session(path: Path, threads: int, device: str):
+def onnx_session(path: Path, threads: int, device: str):
+    """An ONNX Runtime session with the runtime's provider choice; a broken file is a ModelError."""
     import onnxruntime as ort
 
     from ..runtime.onnx_backend import _providers
@@ -70,16 +71,3 @@ class RecurrentOnnxPeer:
         except Exception as exc:  # onnxruntime's errors have no common base class
             raise ModelError(f"{self.spec.path}: inference failed ({str(exc).splitlines()[0]})") from exc
         return np.clip(alpha[0, :, :, 0], 0.0, 1.0).astype(np.float32, copy=False)
-
-
-def load_eval_model(ref: str, threads: int = 1, device: str = "auto",
-                    recurrent_size: tuple[int, int] = DEFAULT_INPUT_SIZE):
-    """A registry name or .onnx path through the runtime, or a recurrent peer when the file is one."""
-    from ..runtime import load_model
-
-    path = Path(ref)
-    if path.suffix == ".onnx" and path.is_file() and not path.with_suffix(".json").is_file():
-        session = _session(path, threads, device)
-        if is_recurrent(session):
-            return RecurrentOnnxPeer(path, session, recurrent_size)
-    return load_model(ref, threads=threads, device=device)

@@ -72,7 +72,7 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).name)[:60] or "model"
 
 
-def _grouped_bars(plt, ax, names: list[str], results: list[ModelResult], values) -> None:
+def _grouped_bars(ax, names: list[str], results: list[ModelResult], values) -> None:
     width = 0.8 / max(1, len(results))
     x = np.arange(len(names))
     for i, r in enumerate(results):
@@ -99,7 +99,7 @@ def _plots(plt, results: list[ModelResult], summaries: list[dict], out: Path) ->
     if person:
         fig, ax = plt.subplots(figsize=(min(14, max(6, 0.9 * len(person) + 2)), 4))
         if len(person) <= MAX_BARS:
-            _grouped_bars(plt, ax, person, results, lambda r: r.summary()["per_sequence"])
+            _grouped_bars(ax, person, results, lambda r: r.summary()["per_sequence"])
             ax.set_title("IoU per sequence")
         else:  # too many for bars: each model's sequences sorted from worst to best
             _sorted_curves(ax, summaries, "per_sequence")
@@ -139,7 +139,7 @@ def _plots(plt, results: list[ModelResult], summaries: list[dict], out: Path) ->
         fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(min(16, max(8, 0.9 * bars + 5)), 4),
                                        gridspec_kw={"width_ratios": [max(2, bars), 2]})
         if len(temporal) <= MAX_BARS:
-            _grouped_bars(plt, ax1, temporal, results, lambda r: r.summary()["per_sequence_temporal_error"])
+            _grouped_bars(ax1, temporal, results, lambda r: r.summary()["per_sequence_temporal_error"])
         else:
             _sorted_curves(ax1, summaries, "per_sequence_temporal_error")
             ax1.set_xlabel("sequences, sorted (share of all)")
@@ -159,7 +159,7 @@ def _plots(plt, results: list[ModelResult], summaries: list[dict], out: Path) ->
     if empty:
         fig, ax = plt.subplots(figsize=(min(14, max(6, 0.9 * len(empty) + 2)), 4))
         if len(empty) <= MAX_BARS:
-            _grouped_bars(plt, ax, empty, results, lambda r: r.summary()["per_sequence_fp_frac"])
+            _grouped_bars(ax, empty, results, lambda r: r.summary()["per_sequence_fp_frac"])
         else:
             _sorted_curves(ax, summaries, "per_sequence_fp_frac")
             ax.set_xlabel("sequences, sorted by FP fraction (share of all)")

@@ -24,7 +24,8 @@ import numpy as np
 from . import metrics
 from .datasets import Sequence
 from .latency import interleaved_latency_ms
-from .recurrent_peer import DEFAULT_INPUT_SIZE, load_eval_model
+from .models import load_eval_model
+from .recurrent_peer import DEFAULT_INPUT_SIZE
 
 SNAPSHOT_HEIGHT = 160  # pixels; worst-frame thumbnails for the report
 
@@ -132,7 +133,10 @@ def _snapshot(seq: str, frame_id: str, name: str, score: float, rgb: np.ndarray,
     h, w = gt.shape
     size = (max(1, round(w * SNAPSHOT_HEIGHT / h)), SNAPSHOT_HEIGHT)
     small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-    shrink = lambda m: cv2.resize(m.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool)  # noqa: E731
+
+    def shrink(mask: np.ndarray) -> np.ndarray:
+        return cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool)
+
     return Snapshot(seq, frame_id, name, score, small, shrink(gt), shrink(pred))
 
 
