@@ -118,7 +118,9 @@ class PlayerServer:
         return f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
 
     def start(self) -> "PlayerServer":
-        self._thread.start()
+        """Serve in the background (idempotent, so `with PlayerServer(...).start() as server` works)."""
+        if not self._thread.is_alive():
+            self._thread.start()
         return self
 
     def stop(self) -> None:

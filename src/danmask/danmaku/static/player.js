@@ -34,6 +34,8 @@ const state = {
   scheduleRequest: 0,
   listKey: "",
   listUpdated: 0,
+  listTimer: 0,
+  listTime: 0,
 };
 
 // Counters read by tests and the benchmark (no effect on drawing).
@@ -222,21 +224,25 @@ function onAnimationFrame() {
 }
 
 // The on-screen list mirrors what the canvas shows, as text (useful for screen readers and for copying).
+// Rebuilt at most 4 times a second; the last request always lands (a paused player still gets its list).
 function updateList(t) {
-  const now = performance.now();
-  if (now - state.listUpdated < 250) return;
-  state.listUpdated = now;
-  const active = state.showDanmaku ? activeAt(t) : [];
-  const key = active.map((item) => item.index).join(",");
-  if (key === state.listKey) return;
-  state.listKey = key;
-  const list = $("on-screen");
-  const rows = active.slice(-50).map((item) => {
-    const li = document.createElement("li");
-    li.textContent = item.text;
-    return li;
-  });
-  list.replaceChildren(...rows);
+  state.listTime = t;
+  if (state.listTimer) return;
+  const wait = Math.max(0, 250 - (performance.now() - state.listUpdated));
+  state.listTimer = setTimeout(() => {
+    state.listTimer = 0;
+    state.listUpdated = performance.now();
+    const active = state.showDanmaku ? activeAt(state.listTime) : [];
+    const key = active.map((item) => item.index).join(",");
+    if (key === state.listKey) return;
+    state.listKey = key;
+    const rows = active.slice(-50).map((item) => {
+      const li = document.createElement("li");
+      li.textContent = item.text;
+      return li;
+    });
+    $("on-screen").replaceChildren(...rows);
+  }, wait);
 }
 
 function setStatus(text) {
