@@ -149,3 +149,10 @@ def test_bad_settings(kwargs):
 def test_bad_size():
     with pytest.raises(LayoutError, match="video size"):
         layout([], (0, 10))
+
+
+def test_characters_without_a_glyph_are_left_out_not_drawn_as_boxes():
+    schedule = layout([Comment(0, "scroll", "再见 \U0001F44B"), Comment(1, "scroll", "\U0001F600\U0001F600"),
+                       Comment(2, "top", "弹幕 ok")], SIZE)
+    assert [p.text for p in schedule.placements] == ["再见", "弹幕 ok"]
+    assert schedule.dropped == {"no drawable characters": 1}

@@ -84,16 +84,26 @@ def run(args: argparse.Namespace) -> int:
           f"({len(track) / elapsed:.1f} frames/s)")
     print(f"mask track: {track_path} ({track_bytes} bytes)")
     print(f"webmask:    {webmask_path} ({webmask_bytes} bytes)")
-    preview = render_preview(video, track_path, out)  # danmaku issue 5 plugs in here
-    print(f"preview:    {preview}" if preview else "preview:    (needs the danmaku renderer; not built yet)")
+    preview = render_preview(video, track_path, out, progress=not args.quiet)
+    print(f"preview:    {preview} (sample danmaku burned in behind the people)")
     print(f"source:     {video}")
+    print(f"watch it in the browser: danmask play {video} --track {track_path} --comments {sample_comments()}")
     return 0
 
 
-def render_preview(video: Path, track_path: Path, out: Path) -> Path | None:
-    """THE PREVIEW STEP: burn sample danmaku into `video` behind the people, using the track.
+def sample_comments() -> Path:
+    """The bundled made-up comment file (Bilibili XML, with Chinese and Japanese text)."""
+    from ..danmaku.samples import DEMO_COMMENTS
 
-    Owned by the danmaku engineer (issue 5), who replaces this body with a call to danmask.danmaku;
-    until then there is no preview and the demo says so.
-    """
-    return None
+    return DEMO_COMMENTS
+
+
+def render_preview(video: Path, track_path: Path, out: Path, progress: bool = False) -> Path:
+    """THE PREVIEW STEP: burn the bundled sample danmaku into `video` behind the people, using the track."""
+    from ..danmaku.comments import load_comments
+    from ..danmaku.render import render_video
+
+    preview = out / f"{video.stem}-danmaku.mp4"
+    comments = load_comments(sample_comments()).comments
+    render_video(video, comments, preview, track=track_path, progress=progress)
+    return preview

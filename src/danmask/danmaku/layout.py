@@ -24,6 +24,7 @@ from .font import find_font, load_font
 REFERENCE_HEIGHT = 480  # a size-25 comment is 25 px tall on a 480-line video, and scales with the video
 MIN_FONT_PX = 12
 GAP_PX = 16  # horizontal room kept between comments sharing a lane
+GLYPH_PROBE_PX = 24  # size at which missing glyphs are detected
 
 
 class LayoutError(DanmaskError):
@@ -180,6 +181,17 @@ class _Measure:
     def __init__(self, font_file: str) -> None:
         self.font_file = font_file
         self._advance: dict[int, dict[str, float]] = {}
+        self._drawable: dict[str, bool] = {}
+        probe = load_font(font_file, GLYPH_PROBE_PX)
+        self._notdef = bytes(probe.getmask("\ue000"))  # what a missing glyph looks like in this font
+
+    def drawable(self, text: str) -> str:
+        """`text` without the characters this font has no glyph for (emoji in a CJK font): no tofu boxes."""
+        known = self._drawable
+        for ch in text:
+            if ch not in known:
+                known[ch] = bytes(load_font(self.font_file, GLYPH_PROBE_PX).getmask(ch)) != self._notdef
+        return "".join(ch for ch in text if known[ch]).strip()
 
     def width(self, text: str, px: int) -> float:
         advance = self._advance.setdefault(px, {})
@@ -228,8 +240,12 @@ def layout(comments: Sequence[Comment], size: tuple[int, int], config: LayoutCon
         if config.max_on_screen is not None and len(on_screen) >= config.max_on_screen:
             dropped["max on screen"] += 1
             continue
+        text = measure.drawable(comment.text)
+        if not text:
+            dropped["no drawable characters"] += 1
+            continue
         px = font_px_for(comment.size, height, config)
-        w, h, baseline, stroke_px = measure.box(comment.text, px)
+        w, h, baseline, stroke_px = measure.box(text, px)
         box = _make_box(comment, w, width, config)
         span = min(lane_count, math.ceil(h / lane_h))
         lane = _choose_lane(lanes, box, span, comment.mode, config.anti_overlap)
@@ -242,7 +258,7 @@ def layout(comments: Sequence[Comment], size: tuple[int, int], config: LayoutCon
         y = lane * lane_h if comment.mode != "bottom" else min(lane + span, lane_count) * lane_h - h
         x0 = {"scroll": float(width), "reverse": float(-w)}.get(comment.mode, (width - w) / 2)
         placements.append(Placement(
-            index, comment.text, comment.mode, comment.color, stroke_colour(comment.color), px, stroke_px,
+            index, text, comment.mode, comment.color, stroke_colour(comment.color), px, stroke_px,
             lane, span, max(0, y), w, h, baseline, box.start, box.end, x0, box.speed * box.direction))
     dropped = Counter({k: v for k, v in dropped.items() if v})
     return Schedule(width, height, config, font_file, lane_h, placements, dropped)
