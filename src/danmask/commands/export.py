@@ -11,7 +11,9 @@ Export a mask track (.dmask from `danmask segment`):
                     255 = person; frame times are in `danmask info TRACK.dmask --json`
 
 Or export a training checkpoint (.pt / .ckpt) to ONNX for the runtime:
-  --format onnx [--int8]
+  --format onnx [--int8] [--register]
+  (needs the train extra; prints torch-vs-ONNX parity on real frames; --register installs the model
+  into the runtime registry under the output file's name, so `--model NAME` finds it)
 """
 
 EPILOG = """\
@@ -32,6 +34,7 @@ def register(subparsers) -> None:
     p.add_argument("--format", "-f", required=True, choices=("webmask", "png", "onnx"), help="output format")
     p.add_argument("-o", "--output", required=True, help="output file (webmask, onnx) or folder (png)")
     p.add_argument("--int8", action="store_true", help="onnx only: also quantise weights to int8")
+    p.add_argument("--register", action="store_true", help="onnx only: copy the model into the runtime registry")
     p.set_defaults(func=run)
 
 
@@ -41,13 +44,16 @@ def run(args: argparse.Namespace) -> int:
     if Path(args.input).suffix.lower() in CHECKPOINT_SUFFIXES:
         if args.format != "onnx":
             raise DanmaskError(f"{args.input}: a checkpoint exports only with --format onnx")
-        from ..train.export import export_checkpoint
-
+        try:
+            from ..train.export import export_checkpoint
+        except ModuleNotFoundError as exc:
+            raise DanmaskError(f"exporting a checkpoint needs the train extra ({exc.name} is missing): "
+                               "pip install 'danmask[train]'") from exc
         return export_checkpoint(args)
     if args.format == "onnx":
         raise DanmaskError(f"{args.input}: --format onnx needs a checkpoint (.pt or .ckpt), not a mask track")
-    if args.int8:
-        raise DanmaskError("--int8 applies to --format onnx only")
+    if args.int8 or args.register:
+        raise DanmaskError("--int8 and --register apply to --format onnx only")
     from ..track import MaskTrack
 
     track = MaskTrack.load(args.input)

@@ -1,0 +1,28 @@
+"""`danmask models`: what `--model` accepts, with input size, prior input and licence."""
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("models", help="list the models --model accepts",
+                              description="List registered models: danmask's own shipped weights and the "
+                              "MediaPipe peers (extra [mediapipe]). Any .onnx exported by `danmask export` "
+                              "can also be passed to --model by path.")
+    p.add_argument("--json", action="store_true", help="one JSON object per model")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..runtime import DEFAULT_MODEL, list_models
+
+    for name, spec in list_models().items():
+        if args.json:
+            print(json.dumps({"name": name, "input_size": list(spec.input_size), "takes_prior": spec.takes_prior,
+                              "backend": spec.backend, "licence": spec.licence, "default": name == DEFAULT_MODEL}))
+        else:
+            h, w = spec.input_size
+            flags = (" (default)" if name == DEFAULT_MODEL else "") + (" [prior mask]" if spec.takes_prior else "")
+            print(f"{name:28s} {w}x{h:<5d} {spec.backend:7s} {spec.licence:11s} {spec.description}{flags}")
+    return 0

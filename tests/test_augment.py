@@ -1,0 +1,76 @@
+"""Augmentations keep image and labels aligned and synthesise the prior-mask cases."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch", reason="training tests need the train extra (torch)")
+
+from danmask.synthetic import person_mask  # noqa: E402
+from danmask.train.augment import crop_resize, random_affine, synth_prior, tps_warp  # noqa: E402
+from danmask.train.data import Item, SegDataset, paste  # noqa: E402
+
+
+def _scene(h: int = 120, w: int = 200):
+    m = person_mask(h, w, w * 0.5, h * 0.55, 0.7)
+    img = np.zeros((h, w, 3), np.uint8)
+    img[m] = (250, 20, 20)
+    return img, (m * 255).astype(np.uint8)
+
+
+def test_crop_resize_keeps_image_and_label_aligned():
+    img, lab = _scene()
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        i2, l2, ig = crop_resize([img, lab, np.zeros_like(lab)], (72, 128), rng)
+        red = i2[..., 0] > 128
+        agree = ((l2 > 127) == red)[ig == 0].mean()
+        assert i2.shape == (72, 128, 3) and agree > 0.97
+
+
+def test_zoom_out_padding_is_ignored():
+    img, lab = _scene()
+    _, _, ig = crop_resize([img, lab, np.zeros_like(lab)], (72, 128), np.random.default_rng(3), zoom=(1.6, 1.6))
+    assert (ig > 0).mean() > 0.2  # the reflected border is not trusted
+
+
+def test_tps_zero_strength_is_identity():
+    img, lab = _scene()
+    out = tps_warp([img, lab.astype(np.float32)], np.random.default_rng(0), strength=0.0)
+    assert np.abs(out[1] - lab).max() < 1.0
+
+
+def test_synth_prior_covers_empty_follow_and_distrust():
+    _, lab = _scene()
+    m = lab.astype(np.float32) / 255
+    rng = np.random.default_rng(0)
+    ious = []
+    for _ in range(200):
+        p = synth_prior(m, rng) > 0.5
+        union = (p | (m > 0.5)).sum()
+        ious.append((p & (m > 0.5)).sum() / union)
+    ious = np.array(ious)
+    assert 0.15 < (ious == 0).mean() < 0.6  # empty (first frame, someone entering) or moved right off
+    assert (ious > 0.5).mean() > 0.25  # slightly moved: learn to follow
+    assert ((ious > 0.0) & (ious < 0.3)).mean() > 0.05  # strongly moved: learn to distrust
+    assert random_affine(m, rng, 0.0).shape == m.shape
+
+
+def test_paste_label_is_union_of_alphas():
+    bg = np.full((90, 160, 3), 100, np.uint8)
+    img, lab = _scene(60, 40)
+    out, label = paste(bg, [(img, lab)], np.random.default_rng(0))
+    assert label.max() == 255 and (label > 127).mean() > 0.01
+    assert np.all(out[label == 0] == 100)  # background untouched outside the pasted person
+
+
+def test_dataset_sample_is_deterministic_and_well_formed():
+    img, lab = _scene()
+    items = [Item("coco", "a", img, lab, np.zeros_like(lab)), Item("davis-noperson", "b", img * 0 + 90,
+                                                                   np.zeros_like(lab), np.zeros_like(lab))]
+    ds = SegDataset(items, (72, 128), prior=True, seed=5)
+    a, b = ds[3], ds[3]
+    for k in ("image", "label", "valid", "prior"):
+        assert a[k].shape[-2:] == (72, 128)
+        assert (a[k] == b[k]).all()
+    assert a["image"].shape[0] == 3 and 0 <= a["label"].min() and a["label"].max() <= 1
