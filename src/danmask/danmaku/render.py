@@ -195,7 +195,7 @@ class _Writer:
 
         bar = tqdm(total=self.info.frames, unit="frame", desc=f"render {self.output.name}", file=sys.stderr,
                    disable=not (progress and sys.stderr.isatty()), leave=False)
-        count = 0
+        count, last_time = 0, 0.0
         try:
             for frame, mask in frames:
                 rgb = frame.rgb[:self.info.height, :self.info.width]
@@ -203,16 +203,22 @@ class _Writer:
                     rgb = rgb if rgb.flags.writeable else rgb.copy()
                     paint(rgb, mask, frame.time)
                 self._encode(rgb, frame.pts)
-                count += 1
+                count, last_time = count + 1, frame.time
                 bar.update(1)
                 if self.audio:
                     self.audio.copy_until(frame.time)
-            self._mux(self.video_stream.encode())
-            if self.audio:
-                self.audio.finish()
+        except VideoError as exc:  # damaged input: keep a playable file of the frames before the damage
+            self._finish(audio_until=last_time)
+            raise VideoError(f"{exc}; the {count} frames before it were written to {self.output}") from exc
         finally:
             bar.close()
+        self._finish()
         return count
+
+    def _finish(self, audio_until: float = float("inf")) -> None:
+        self._mux(self.video_stream.encode())
+        if self.audio:
+            self.audio.finish(audio_until)
 
     def _encode(self, rgb: np.ndarray, pts: int) -> None:
         out = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
@@ -259,8 +265,9 @@ class _AudioCopier:
             self.pending = None
             self._write(packet)
 
-    def finish(self) -> None:
-        self.copy_until(float("inf"))
+    def finish(self, until: float = float("inf")) -> None:
+        """Copy the rest of the audio (up to `until` seconds) and flush the encoder if re-encoding."""
+        self.copy_until(until)
         if self.transcode:
             self.container.mux(self.out_stream.encode(None))
         self.input.close()
