@@ -70,6 +70,8 @@ class Segmenter:
         if len(self.mask_size) != 2 or min(self.mask_size) < 1:
             raise ValueError(f"mask_size must be (height, width), got {mask_size}")
         self.uses_prior = self.config.prior and bool(self.model.spec.takes_prior)
+        # danmask's exported graphs end in the same blur + curve: smoothing twice would only soften edges
+        self.smooth_here = self.config.smooth and not self.model.spec.extra.get("blur", False)
         self.cuts = SceneCutDetector(self.config.cut_threshold)
         self.still = StillDetector(self.config.still_pixel_delta, self.config.still_max_changed, self.config.max_skip_s)
         self.jitter = JitterFilter(self.config.jitter_band, self.config.jitter_momentum)
@@ -116,7 +118,7 @@ class Segmenter:
         if self.config.jitter:
             mask = self.jitter.update(mask, dt)
         self._prior = mask
-        if self.config.smooth:
+        if self.smooth_here:
             mask = smooth_edges(mask, self.config.contrast)
         if thumb is not None:
             self.still.inferred(thumb, t)
