@@ -46,7 +46,10 @@ class OnnxSegModel:
         feeds = {"src": np.ascontiguousarray(x)}
         if self._has_prior_input:
             feeds["prior"] = prior_input(prior, self.spec.input_size)[None, None]
-        out = self.session.run([self._output], feeds)[0][0, 0]
+        try:
+            out = self.session.run([self._output], feeds)[0][0, 0]
+        except Exception as exc:  # e.g. fixed input sizes that disagree with the sidecar's input_size
+            raise ModelError(f"{self.spec.path}: inference failed ({str(exc).splitlines()[0]})") from exc
         if self.spec.output == "logit":
             out = 1.0 / (1.0 + np.exp(-out))
         return out.astype(np.float32, copy=False)
