@@ -145,6 +145,7 @@ def test_malformed_json_names_the_line(tmp_path):
     (b"\x00\x01binary", "not a comment file"),
     (b'{"code": 0}', "no comment list"),
     (b'["\xff\xfe"]', "not UTF-8"),
+    (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
 ])
 def test_bad_files(tmp_path, content, message):
     with pytest.raises(CommentError, match=message):

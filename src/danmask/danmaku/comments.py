@@ -206,6 +206,8 @@ def _parse_json(raw: bytes, path: Path) -> CommentFile:
         raise CommentError(f"{path}: comment JSON is not UTF-8 (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise CommentError(f"{path}: line {exc.lineno}: malformed JSON ({exc.msg})") from None
+    except RecursionError:
+        raise CommentError(f"{path}: JSON nested too deeply to be a comment file") from None
     entries = _json_entries(doc)
     if entries is None:
         raise CommentError(f"{path}: JSON has no comment list (expected a list, or 'data' / 'elems' holding one)")
