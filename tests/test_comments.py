@@ -188,3 +188,15 @@ def test_100k_comment_xml_loads_in_seconds(tmp_path):
     assert len(loaded.comments) + loaded.skipped_total == 100_000
     assert loaded.skipped == {"mode 7 (unsupported)": 16_666}
     assert elapsed < 5.0, f"100k comments took {elapsed:.2f} s"
+
+
+def test_gzip_and_raw_deflate_as_bilibili_serves_it(tmp_path):
+    import gzip
+    import zlib
+
+    xml = (XML_HEAD + '<d p="1,1,25,16777215">压缩</d></i>').encode("utf-8")
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    for name, data in (("c.xml.gz", gzip.compress(xml)), ("list.so", deflate.compress(xml) + deflate.flush())):
+        assert [c.text for c in load_comments(write(tmp_path, name, data)).comments] == ["压缩"]
+    with pytest.raises(CommentError, match="damaged compressed"):
+        load_comments(write(tmp_path, "cut.gz", gzip.compress(xml * 50)[:60]))

@@ -16,9 +16,12 @@ A file that cannot be parsed raises CommentError naming the line; a bad single e
 """
 from __future__ import annotations
 
+import gzip
+import io
 import json
 import math
 import re
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,17 +96,20 @@ def clean_text(text: str) -> str:
 
 
 def load_comments(path: str | Path) -> CommentFile:
-    """Read a Bilibili XML, Bilibili-style JSON or DPlayer v3 JSON file (detected from its first byte).
+    """Read a Bilibili XML, Bilibili-style JSON or DPlayer v3 JSON file (detected from its content).
+
+    The file may be gzip-compressed, or raw-deflate compressed as Bilibili's `list.so` endpoint sends it.
 
     Raises:
-        CommentError: missing/unreadable file, empty file, malformed XML/JSON (with the line), DTDs or entities.
+        CommentError: missing/unreadable file, empty file, malformed XML/JSON (with the line), DTDs or entities,
+            damaged compression.
     """
     path = Path(path)
     try:
-        with path.open("rb") as fh:
-            head = fh.read(4096)
+        with path.open("rb") as raw:
+            fh = _decompressing(raw)
+            head = fh.peek(4096)[:4096]
             first = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
-            fh.seek(0)
             if first == b"<":
                 result = _parse_xml(fh, path)
             elif first in (b"[", b"{"):
@@ -112,10 +118,51 @@ def load_comments(path: str | Path) -> CommentFile:
                 raise CommentError(f"{path}: empty comment file")
             else:
                 raise CommentError(f"{path}: not a comment file (expected Bilibili XML or JSON, starts with {first!r})")
-    except OSError as exc:
+    except OSError as exc:  # includes gzip.BadGzipFile
         raise CommentError(f"{path}: cannot read comment file ({exc.strerror or exc})") from exc
+    except (zlib.error, EOFError) as exc:
+        raise CommentError(f"{path}: damaged compressed comment file ({exc})") from exc
     result.comments.sort(key=lambda c: c.time_s)  # stable: equal times keep file order
     return result
+
+
+def _decompressing(raw: io.BufferedReader) -> io.BufferedReader:
+    """A buffered stream of the file's text: as it is, gunzipped, or inflated from raw deflate."""
+    start = raw.peek(2)[:2]
+    if start == b"\x1f\x8b":
+        return io.BufferedReader(gzip.GzipFile(fileobj=raw), _CHUNK)
+    if start[:1] and start[:1] not in b"<[{\xef \t\r\n":
+        probe = zlib.decompressobj(-zlib.MAX_WBITS)
+        try:
+            text = probe.decompress(raw.peek(_CHUNK)[:_CHUNK], 64)
+        except zlib.error:
+            return raw  # not deflate either: let the format check report what it is
+        if text.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"<", b"[", b"{"):
+            return io.BufferedReader(_Inflater(raw), _CHUNK)
+    return raw
+
+
+class _Inflater(io.RawIOBase):
+    """Raw-deflate decoding as a readable stream (what Bilibili's comment endpoint serves)."""
+
+    def __init__(self, source: io.BufferedReader) -> None:
+        self.source, self.inflate, self.pending = source, zlib.decompressobj(-zlib.MAX_WBITS), b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self.pending:
+            chunk = self.source.read(_CHUNK)
+            if not chunk:
+                self.pending = self.inflate.flush()
+                if not self.pending:
+                    return 0
+                break
+            self.pending = self.inflate.decompress(chunk)
+        n = min(len(buffer), len(self.pending))
+        buffer[:n], self.pending = self.pending[:n], self.pending[n:]
+        return n
 
 
 # ---------------------------------------------------------------- Bilibili XML (streaming expat)
