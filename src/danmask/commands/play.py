@@ -61,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
             mask=not args.no_mask, config=config, font=args.font, progress=not args.quiet,
             log=lambda line: print(line, file=sys.stderr))
         with PlayerServer(content, args.host, args.port) as server:
+            if args.host not in ("127.0.0.1", "localhost", "::1"):
+                print(f"warning: listening on {args.host}: other machines can reach this player", file=sys.stderr)
             print(f"danmask player: {server.url}  (Ctrl-C to stop)", flush=True)
             if not args.no_browser:
                 webbrowser.open(server.url)

@@ -312,11 +312,12 @@ async function start() {
   bindControls();
   const loads = [loadFont()];
   if (state.config.track) {
-    loads.push(DmaskTrack.fromUrl(state.config.track).then((track) => {
+    loads.push(DmaskTrack.fromUrl(state.config.track).then(async (track) => {
       state.track = track;
       state.maskCanvas = document.createElement("canvas");
       state.maskCanvas.width = track.width;
       state.maskCanvas.height = track.height;
+      if (track.index.length) state.blocks.set(0, await track.block(0)); // the first frame has its mask
     }));
   }
   await Promise.all(loads);
