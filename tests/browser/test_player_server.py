@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -104,3 +105,51 @@ def test_config_from_query():
     assert changed.density == 0.25 and changed.anti_overlap is False
     with pytest.raises(LayoutError, match="not a number"):
         config_from_query(base, "area=half")
+
+
+def test_play_command_serves_until_interrupted(tmp_path):
+    """`danmask play` end to end as a user runs it: prints the address, serves, stops cleanly on Ctrl-C."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from danmask.synthetic import make_video
+    from danmask.track import MaskTrack
+
+    try:
+        find_font()
+    except FontError as exc:
+        pytest.skip(str(exc))
+    clip = make_video(tmp_path / "clip.mp4", frames=10, size=(160, 90))
+    MaskTrack(mask_size=(90, 160), source_size=(90, 160), time_base=clip.time_base,
+              masks=[np.where(m, 255, 0).astype(np.uint8) for m in clip.masks], pts=clip.pts).save(tmp_path / "c.dmask")
+    comments = tmp_path / "c.xml"
+    comments.write_text('<i><d p="0.1,1,25,16777215">你好</d></i>', encoding="utf-8")
+    src = Path(__file__).resolve().parents[2] / "src"
+    env = {**os.environ, "PYTHONPATH": f"{src}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    proc = subprocess.Popen([sys.executable, "-m", "danmask.cli", "play", str(clip.path), "-c", str(comments),
+                             "-t", str(tmp_path / "c.dmask"), "--port", "0", "--no-browser", "-q"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("danmask player: http://127.0.0.1:"), line + proc.stderr.read()
+        url = line.split()[2]
+        with urllib.request.urlopen(url + "api/config", timeout=10) as response:
+            assert json.loads(response.read())["comments"] == 1
+        with urllib.request.urlopen(url + "media/track.dmask", timeout=10) as response:
+            assert response.read() == (tmp_path / "c.dmask").read_bytes()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=20)
+    assert code == 0, proc.stderr.read()
+
+
+def test_play_command_errors_are_one_line(tmp_path, capsys):
+    from danmask.cli import main
+
+    assert main(["play", str(tmp_path / "missing.mp4"), "--no-browser"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("danmask play: error:") and err.count("\n") == 1
