@@ -72,12 +72,29 @@ def _fontconfig_match() -> list[Path]:
 
 
 def _check_cjk(path: Path) -> None:
-    """Refuse fonts that would render CJK as the .notdef box (same bitmap as a private-use code point)."""
-    font = load_font(str(path), 32)
-    notdef = bytes(font.getmask("\ue000"))
+    """Refuse fonts that would render CJK as the .notdef box."""
+    coverage = GlyphCoverage(str(path))
     for ch in PROBE_TEXT:
-        if bytes(font.getmask(ch)) == notdef:
+        if not coverage.has(ch):
             raise FontError(f"font {path} has no CJK glyphs ({ch!r} would show as a box); {INSTALL_HINT}")
+
+
+class GlyphCoverage:
+    """Which characters a font can draw: a missing glyph renders as the same .notdef bitmap as an unassigned
+    private-use code point (Pillow has no direct 'has glyph' query). Answers are cached per character."""
+
+    PROBE_PX = 24
+
+    def __init__(self, font_file: str) -> None:
+        self._font = load_font(font_file, self.PROBE_PX)
+        self._notdef = bytes(self._font.getmask("\ue000"))
+        self._known: dict[str, bool] = {}
+
+    def has(self, ch: str) -> bool:
+        known = self._known.get(ch)
+        if known is None:
+            known = self._known[ch] = bytes(self._font.getmask(ch)) != self._notdef
+        return known
 
 
 @lru_cache(maxsize=64)

@@ -19,12 +19,11 @@ from typing import Sequence
 
 from ..errors import DanmaskError
 from .comments import DEFAULT_SIZE, Comment
-from .font import find_font, load_font
+from .font import GlyphCoverage, find_font, load_font
 
 REFERENCE_HEIGHT = 480  # a size-25 comment is 25 px tall on a 480-line video, and scales with the video
 MIN_FONT_PX = 12
 GAP_PX = 16  # horizontal room kept between comments sharing a lane
-GLYPH_PROBE_PX = 24  # size at which missing glyphs are detected
 
 
 class LayoutError(DanmaskError):
@@ -181,17 +180,11 @@ class _Measure:
     def __init__(self, font_file: str) -> None:
         self.font_file = font_file
         self._advance: dict[int, dict[str, float]] = {}
-        self._drawable: dict[str, bool] = {}
-        probe = load_font(font_file, GLYPH_PROBE_PX)
-        self._notdef = bytes(probe.getmask("\ue000"))  # what a missing glyph looks like in this font
+        self._coverage = GlyphCoverage(font_file)
 
     def drawable(self, text: str) -> str:
         """`text` without the characters this font has no glyph for (emoji in a CJK font): no tofu boxes."""
-        known = self._drawable
-        for ch in text:
-            if ch not in known:
-                known[ch] = bytes(load_font(self.font_file, GLYPH_PROBE_PX).getmask(ch)) != self._notdef
-        return "".join(ch for ch in text if known[ch]).strip()
+        return "".join(ch for ch in text if self._coverage.has(ch)).strip()
 
     def width(self, text: str, px: int) -> float:
         advance = self._advance.setdefault(px, {})
