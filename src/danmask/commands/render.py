@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     result = render_video(args.video, loaded.comments, args.output, track=args.track, model=args.model,
                           config=config, font=args.font, threads=args.threads, device=args.device, crf=args.crf,
                           progress=not args.quiet)
-    dropped = ", ".join(f"{n} {why}" for why, n in sorted(result.dropped.items())) or "none"
+    dropped = ", ".join(f"{n} {why}" for why, n in sorted(result.schedule.dropped.items())) or "none"
     print(f"wrote {result.output}: {result.frames} frames in {result.seconds:.1f} s ({result.fps:.1f} frames/s), "
           f"{len(result.schedule.placements)} comments shown, dropped: {dropped}, masks: {result.mask_source}, "
           f"audio: {result.audio}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -44,7 +44,6 @@ class RenderResult:
     schedule: Schedule
     audio: str  # "copied", "re-encoded to aac" or "none"
     mask_source: str  # "track" or the model name
-    dropped: dict = field(default_factory=dict)
 
     @property
     def fps(self) -> float:
@@ -97,7 +96,7 @@ def render_video(
         count = writer.write_all(frames, lambda rgb, mask, t: compositor.composite(rgb, mask, window.at(t), t),
                                  progress)
     return RenderResult(output, count, time.perf_counter() - started, schedule, writer.audio_mode,
-                        _mask_source(track, model), dict(schedule.dropped))
+                        _mask_source(track, model))
 
 
 def browser_incompatibility(video: str | Path) -> str | None:
@@ -113,7 +112,7 @@ def browser_incompatibility(video: str | Path) -> str | None:
     if pix_fmt not in BROWSER_PIX_FMTS:
         return f"pixel format {pix_fmt}"
     if info.rotation:
-        return "rotation metadata"  # browsers rotate, but our masks are in displayed orientation already
+        return "rotation metadata"  # upright copy: the page's canvas and the masks are in displayed orientation
     return None
 
 
