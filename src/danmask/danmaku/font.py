@@ -2,7 +2,9 @@
 
 The layout measures text with this file and the browser draws with the same file (served by `danmask play`
 as a web font), so widths agree and Chinese/Japanese comments never show as tofu boxes. We do not bundle a
-font; a system one is looked up (Debian: `apt-get install fonts-wqy-microhei`), or set DANMASK_FONT.
+font in the repo; a system one is looked up (Debian: `apt-get install fonts-wqy-microhei`), then Noto Sans CJK
+from the PyPI package `cvttf-notosanscjk-regular` (OFL; pulled in by the `demo` extra, so no root is needed),
+or set DANMASK_FONT.
 """
 from __future__ import annotations
 
@@ -29,8 +31,9 @@ SYSTEM_FONTS = (
     "C:/Windows/Fonts/msyh.ttc",  # Windows (Microsoft YaHei)
 )
 PROBE_TEXT = "弹幕"  # a font without these glyphs would draw tofu
-INSTALL_HINT = ("install a CJK font (Debian/Ubuntu: apt-get install fonts-wqy-microhei) "
-                f"or point {FONT_ENV} at a .ttf/.otf/.ttc file")
+INSTALL_HINT = ("install a CJK font (pip install 'danmask[demo]', or Debian/Ubuntu: apt-get install "
+                f"fonts-wqy-microhei) or point {FONT_ENV} at a .ttf/.otf/.ttc file")
+PIP_FONT_PACKAGE = "cvttf_NotoSansCJK_Regular"  # Noto Sans CJK TC Regular, OFL-1.1
 
 
 def find_font(path: str | os.PathLike | None = None) -> Path:
@@ -47,7 +50,7 @@ def find_font(path: str | os.PathLike | None = None) -> Path:
         _check_cjk(explicit)
         return explicit
     candidates = [*sorted(BUNDLED_DIR.glob("*.tt[fc]")), *sorted(BUNDLED_DIR.glob("*.otf")),
-                  *map(Path, SYSTEM_FONTS), *_fontconfig_match()]
+                  *map(Path, SYSTEM_FONTS), *_pip_fonts(), *_fontconfig_match()]
     for candidate in candidates:
         if candidate.is_file():
             try:
@@ -56,6 +59,16 @@ def find_font(path: str | os.PathLike | None = None) -> Path:
                 continue
             return candidate
     raise FontError(f"no CJK font found; {INSTALL_HINT}")
+
+
+def _pip_fonts() -> list[Path]:
+    """Font files of the pip-installed Noto Sans CJK package, located without importing it."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(PIP_FONT_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    return sorted(Path(list(spec.submodule_search_locations)[0]).glob("*.otf"))
 
 
 def _fontconfig_match() -> list[Path]:
