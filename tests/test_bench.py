@@ -38,7 +38,7 @@ def test_bench_cli_json_and_benchmarks_file(tmp_path, capsys):
     pytest.importorskip("ai_edge_litert", reason="the reference model needs the mediapipe extra")
     out = tmp_path / "BENCHMARKS.md"
     code = main(["bench", "--synthetic", "--frames", "8", "--runs", "3", "--warmup", "1", "--repeat", "1",
-                 "--model", "mediapipe-selfie-landscape", "--json", "--output", str(out)])
+                 "--model", "mediapipe-selfie-landscape", "--json", "--output", str(out), "--no-player"])
     assert code == 0
     r = json.loads(capsys.readouterr().out)
     ref = r["models"]["mediapipe-selfie-landscape"]
@@ -52,9 +52,10 @@ def test_bench_cli_json_and_benchmarks_file(tmp_path, capsys):
     text = out.read_text()
     assert text.startswith("# Benchmarks") and r["machine"]["cpu"] in text and "| .dmask per minute |" in text
     main(["bench", "--synthetic", "--frames", "8", "--runs", "2", "--warmup", "1", "--repeat", "1",
-          "--model", "mediapipe-selfie-landscape", "--output", str(out)])
+          "--model", "mediapipe-selfie-landscape", "--output", str(out), "--no-player"])
     assert out.read_text().count("\n## ") == 2  # appended, not overwritten
-    assert "pipeline" in capsys.readouterr().out  # the human-readable table
+    table = capsys.readouterr().out
+    assert "pipeline" in table and "web player: not measured" in table  # the human-readable table
 
 
 def test_bench_missing_clip(tmp_path, capsys):

@@ -13,7 +13,8 @@ Measure, in one run and each against a reference timed in the same run:
   - model latency (median `predict` on a 720p frame at 1 and 2 threads) vs mediapipe-selfie-landscape;
   - the whole pipeline (segment_video on a 720p clip) vs decoding the same clip only;
   - the scene-cut detector's cost per frame, as a share of a pipeline frame;
-  - .dmask and .webmask bytes per minute of video, vs the clip itself and Bilibili's sample webmask.
+  - .dmask and .webmask bytes per minute of video, vs the clip itself and Bilibili's sample webmask;
+  - the web player's frame rate with 300 comments on screen vs none (headless Chromium, if installed).
 The 720p clip is real footage from $DANMASK_DATA/clips or ../shared/data/clips (letterboxed), else synthetic.
 A dated section with the machine description is appended to BENCHMARKS.md.
 """
@@ -42,6 +43,8 @@ def register(subparsers) -> None:
     p.add_argument("--runs", type=_count, default=200, help="timed predict calls per model and thread count")
     p.add_argument("--warmup", type=_count, default=20, help="untimed predict calls first (default 20)")
     p.add_argument("--repeat", type=_count, default=3, help="pipeline and decode runs; the median counts (default 3)")
+    p.add_argument("--no-player", action="store_true",
+                   help="skip the web player's frame rate (300 comments vs none, headless Chromium)")
     p.add_argument("--json", action="store_true", help="print the results as one JSON object")
     p.add_argument("--output", type=Path, default=Path("BENCHMARKS.md"),
                    help="file to append the dated section to (default ./BENCHMARKS.md)")
@@ -55,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
     if args.clip is not None and not args.clip.is_file():
         raise DanmaskError(f"{args.clip}: clip not found")
     result = run_bench(models=args.model, pipeline_model=args.pipeline_model, clip=args.clip, frames=args.frames,
-                       runs=args.runs, warmup=args.warmup, repeat=args.repeat, synthetic=args.synthetic)
+                       runs=args.runs, warmup=args.warmup, repeat=args.repeat, synthetic=args.synthetic,
+                       player=not args.no_player)
     if args.json:
         print(json.dumps(result))
     else:

@@ -203,7 +203,7 @@ def mask_sizes(track, duration_s: float, work: Path) -> dict:
 
 def run_bench(models: list[str] | None = None, pipeline_model: str | None = None, clip: Path | None = None,
               frames: int = 150, runs: int = 200, warmup: int = 20, repeat: int = 3,
-              synthetic: bool = False) -> dict:
+              synthetic: bool = False, player: bool = True) -> dict:
     """Measure everything; returns the JSON object of `danmask bench --json`."""
     from ..runtime import DEFAULT_MODEL, list_models, load_model
 
@@ -251,7 +251,35 @@ def run_bench(models: list[str] | None = None, pipeline_model: str | None = None
         if "bilibili_webmask_bytes_per_min" in sizes:
             sizes["webmask_vs_bilibili"] = sizes["webmask_bytes_per_min"] / sizes["bilibili_webmask_bytes_per_min"]
         result["sizes"] = sizes
+    if player:
+        result["player"] = player_fps()
     return result
+
+
+def player_fps(comments: int = 300, seconds: float = 4.0) -> dict:
+    """Web player frame rate in headless Chromium with `comments` on screen vs the same page with none."""
+    from ..danmaku.browser import BrowserError, measure_player_fps
+
+    try:
+        empty = measure_player_fps(comments_on_screen=0, seconds=seconds)
+        full = measure_player_fps(comments_on_screen=comments, seconds=seconds)
+    except BrowserError as exc:
+        return {"skipped": str(exc)}
+    return {"comments": comments, "page_fps": full["page_fps"], "video_fps": full["video_fps"],
+            "draw_ms_mean": full["draw_ms_mean"], "page_fps_no_comments": empty["page_fps"],
+            "ratio_vs_no_comments": full["page_fps"] / empty["page_fps"], "size": full["size"],
+            "browser": full["browser"]}
+
+
+def _player_line(r: dict) -> str:
+    pl = r.get("player")
+    if not pl:
+        return "web player: not measured (--no-player)"
+    if "skipped" in pl:
+        return f"web player: skipped ({pl['skipped']})"
+    return (f"web player ({pl['size']}, {pl['browser']}): {pl['page_fps']:.1f} page fps with {pl['comments']} comments "
+            f"on screen vs {pl['page_fps_no_comments']:.1f} with none (x{pl['ratio_vs_no_comments']:.2f}); "
+            f"video {pl['video_fps']:.1f} fps; danmaku draw {pl['draw_ms_mean']:.2f} ms")
 
 
 def _frames_of(path: Path):
@@ -283,7 +311,7 @@ def format_table(r: dict) -> str:
               f"per minute of video: .dmask {_kb(z['dmask_bytes_per_min'])} "
               f"({z['dmask_vs_video']:.1%} of the H.264 clip, {_kb(z['video_bytes_per_min'])}), "
               f".webmask {_kb(z.get('webmask_bytes_per_min'))}, Bilibili sample .webmask "
-              f"{_kb(z.get('bilibili_webmask_bytes_per_min'))}"]
+              f"{_kb(z.get('bilibili_webmask_bytes_per_min'))}", _player_line(r)]
     return "\n".join(lines)
 
 
@@ -315,6 +343,8 @@ Model latency (`predict` on one 720p frame, median of {r['latency_runs']} timed 
 | scene-cut detector, ms/frame | {s['ms_per_frame']:.3f} | pipeline {1000 * p['seconds'] / p['frames']:.2f} ms/frame | {s['share_of_pipeline_frame']:.1%} |
 | .dmask per minute | {_kb(z['dmask_bytes_per_min'])} | H.264 clip {_kb(z['video_bytes_per_min'])} | {z['dmask_vs_video']:.1%} |
 | .webmask per minute | {_kb(web)} | Bilibili sample {_kb(bili)} | {'-' if 'webmask_vs_bilibili' not in z else f"{z['webmask_vs_bilibili']:.2f}"} |
+
+{_player_line(r)}
 """
 
 
