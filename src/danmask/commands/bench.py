@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from ..errors import DanmaskError
+from ._argtypes import int_at_least
 
 DESCRIPTION = """\
 Measure, in one run and each against a reference timed in the same run:
@@ -20,14 +21,6 @@ A dated section with the machine description is appended to BENCHMARKS.md.
 """
 
 
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def register(subparsers) -> None:
@@ -39,10 +32,10 @@ def register(subparsers) -> None:
                    help="model for the whole-pipeline run (default: danmask's default model, else the reference)")
     p.add_argument("--clip", type=Path, help="real video to letterbox to 720p (default: a clip from the shared data)")
     p.add_argument("--synthetic", action="store_true", help="use a synthetic 720p clip even when real footage exists")
-    p.add_argument("--frames", type=_count, default=150, help="frames of the 720p clip (default 150)")
-    p.add_argument("--runs", type=_count, default=200, help="timed predict calls per model and thread count")
-    p.add_argument("--warmup", type=_count, default=20, help="untimed predict calls first (default 20)")
-    p.add_argument("--repeat", type=_count, default=3, help="pipeline and decode runs; the median counts (default 3)")
+    p.add_argument("--frames", type=int_at_least(1), default=150, help="frames of the 720p clip (default 150)")
+    p.add_argument("--runs", type=int_at_least(1), default=200, help="timed predict calls per model and thread count")
+    p.add_argument("--warmup", type=int_at_least(1), default=20, help="untimed predict calls first (default 20)")
+    p.add_argument("--repeat", type=int_at_least(1), default=3, help="pipeline and decode runs; the median counts (default 3)")
     p.add_argument("--no-player", action="store_true",
                    help="skip the web player's frame rate (300 comments vs none, headless Chromium)")
     p.add_argument("--json", action="store_true", help="print the results as one JSON object")

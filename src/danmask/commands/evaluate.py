@@ -7,6 +7,7 @@ import math
 import sys
 
 from ..errors import DanmaskError
+from ._argtypes import int_at_least
 
 DESCRIPTION = """\
 Score segmentation models on an annotated dataset, all through the same pipeline (the Segmenter with its
@@ -42,14 +43,6 @@ def _size(text: str) -> tuple[int, int]:
     return h, w
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
 
 
 def register(subparsers) -> None:
@@ -65,15 +58,15 @@ def register(subparsers) -> None:
     p.add_argument("--report", metavar="DIR", help="write an HTML report with plots and worst-frame overlays")
     p.add_argument("--threads", type=int, default=1, help="inference threads for the quality run (default 1)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="ONNX Runtime device")
-    p.add_argument("--latency-runs", type=_positive, default=200,
+    p.add_argument("--latency-runs", type=int_at_least(0), default=200,
                    help="timed predict calls per model and thread count after --warmup, all models alternating "
                         "(0 skips latency; default 200)")
-    p.add_argument("--warmup", type=_positive, default=20, help="untimed predict calls before timing (default 20)")
+    p.add_argument("--warmup", type=int_at_least(0), default=20, help="untimed predict calls before timing (default 20)")
     p.add_argument("--raw", action="store_true",
                    help="turn the temporal stage off (model output only) to see what it contributes")
     p.add_argument("--recurrent-size", type=_size, default=None, metavar="HxW",
                    help="input size for recurrent ONNX peers (default 288x512)")
-    p.add_argument("--worst", type=_positive, default=8, help="worst frames per model in the report (default 8)")
+    p.add_argument("--worst", type=int_at_least(0), default=8, help="worst frames per model in the report (default 8)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
