@@ -21,8 +21,6 @@ A dated section with the machine description is appended to BENCHMARKS.md.
 """
 
 
-
-
 def register(subparsers) -> None:
     p = subparsers.add_parser("bench", help="speed and size benchmarks vs references; appends to BENCHMARKS.md",
                               description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -43,8 +43,6 @@ def _size(text: str) -> tuple[int, int]:
     return h, w
 
 
-
-
 def register(subparsers) -> None:
     p = subparsers.add_parser("eval", help="score models on an annotated dataset (IoU, boundary F, flicker, FP, speed)",
                               description=DESCRIPTION, epilog=EPILOG,
