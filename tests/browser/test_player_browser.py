@@ -244,11 +244,3 @@ def test_prepare_content_reencodes_what_the_browser_cannot_play(browser, tmp_pat
         assert page.evaluate("window.danmaskPlayer.stats.mediaTime") == pytest.approx(clip.times[10], abs=1e-3)
         page.close()
 
-
-def test_bench_player_fps_against_an_empty_page():
-    from danmask.eval.bench import player_fps
-
-    r = player_fps(comments=50, seconds=1.0)
-    assert "skipped" not in r, r
-    assert r["page_fps"] > 0 and r["page_fps_no_comments"] > 0
-    assert r["ratio_vs_no_comments"] == pytest.approx(r["page_fps"] / r["page_fps_no_comments"])
