@@ -38,6 +38,7 @@ def register(subparsers) -> None:
     fit.add_argument("--batch", type=int)
     fit.add_argument("--threads", type=int)
     fit.add_argument("--seed", type=int)
+    fit.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default auto: CUDA when available")
     fit.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
     fit.set_defaults(func=run_fit)
@@ -84,7 +85,7 @@ def run_fit(args: argparse.Namespace) -> int:
             raw = json.loads(Path(args.config).read_text())
         except (OSError, ValueError) as exc:
             raise DanmaskError(f"{args.config}: unreadable config ({exc})") from exc
-    for name in ("arch", "cache", "out", "minutes", "steps", "batch", "threads", "seed"):
+    for name in ("arch", "cache", "out", "minutes", "steps", "batch", "threads", "seed", "device"):
         if getattr(args, name) is not None:
             raw[name] = getattr(args, name)
     known = {f.name for f in fields(TrainConfig)}

@@ -35,7 +35,7 @@ class ExportWrapper(nn.Module):
 def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict]:
     """A training checkpoint: {'arch', 'model' (state_dict), 'config', ...}."""
     try:
-        ckpt = torch.load(str(path), map_location="cpu", weights_only=False)
+        ckpt = torch.load(str(path), map_location="cpu", weights_only=False)  # trained on CPU or GPU alike
         net = create_model(ckpt["arch"])
         net.load_state_dict(ckpt["model"])
     except (OSError, KeyError, RuntimeError, ValueError) as exc:

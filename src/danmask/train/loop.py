@@ -32,6 +32,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     seed: int = 0
     threads: int = 2
+    device: str = "auto"  # "auto" (CUDA when available), "cpu" or "cuda"
     workers: int = 1
     paste_p: float = 0.35
     val_davis: str = "../shared/data/davis-people"
@@ -64,12 +65,14 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
     prior = takes_prior(cfg.arch)
-    net, norm = create_model(cfg.arch), Normalize()
+    device = torch.device("cuda" if cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available())
+                          else "cpu")
+    net, norm = create_model(cfg.arch).to(device), Normalize().to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     step, done_before, history = 0, 0.0, []
     ckpt_path = out / "last.pt"
     if resume and ckpt_path.is_file():
-        ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        ck = torch.load(ckpt_path, map_location=device, weights_only=False)
         net.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
         step, done_before, history = ck["step"], ck["elapsed"], ck["history"]
@@ -94,6 +97,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
             break
         for g in opt.param_groups:
             g["lr"] = _lr(step, progress_now(), cfg.lr)
+        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
         x = norm(batch["image"])
         logits, embed = net(x, batch["prior"], return_embed=True) if prior else net(x, return_embed=True)
         loss, parts = total_loss(logits, embed, batch["label"], batch["valid"], cfg.loss)

@@ -17,21 +17,22 @@ from ..models.postprocess import Normalize
 def validate(net: torch.nn.Module, arch: str, davis: Path, sequences: tuple[str, ...]) -> dict:
     """Mean IoU over person sequences and mean predicted-person fraction over no-person sequences."""
     h, w = input_size(arch)
-    prior_model, norm = takes_prior(arch), Normalize()
+    device = next(net.parameters()).device
+    prior_model, norm = takes_prior(arch), Normalize().to(device)
     ious, fps = {}, {}
     for seq in sequences:
         frames = sorted((davis / "JPEGImages" / "480p" / seq).glob("*.jpg"))
         if not frames:
             continue
-        prev = torch.zeros(1, 1, h, w)
+        prev = torch.zeros(1, 1, h, w, device=device)
         inter = union = fg_pixels = pixels = gt_pixels = 0
         for f in frames:
             rgb = cv2.cvtColor(cv2.resize(cv2.imread(str(f)), (w, h), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
-            x = norm(torch.from_numpy(rgb.transpose(2, 0, 1)[None].astype(np.float32) / 255.0))
+            x = norm(torch.from_numpy(rgb.transpose(2, 0, 1)[None].astype(np.float32) / 255.0).to(device))
             p = torch.sigmoid(net(x, prev) if prior_model else net(x))
             prev = p
             gt = cv2.imread(str(davis / "Annotations" / "480p" / seq / (f.stem + ".png")), cv2.IMREAD_GRAYSCALE) > 127
-            pred = cv2.resize(p[0, 0].numpy(), (gt.shape[1], gt.shape[0])) > 0.5
+            pred = cv2.resize(p[0, 0].cpu().numpy(), (gt.shape[1], gt.shape[0])) > 0.5
             inter += (pred & gt).sum()
             union += (pred | gt).sum()
             fg_pixels += pred.sum()

@@ -1,0 +1,96 @@
+"""The training loop end to end on a tiny label cache: checkpoint, curves, resume, determinism, CLI errors."""
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="training tests need the train extra (torch)")
+
+from danmask.cli import main  # noqa: E402
+from danmask.synthetic import person_mask  # noqa: E402
+from danmask.train.loop import TrainConfig, train  # noqa: E402
+
+
+def _write_cache(root, n=6):
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        group = "coco" if i % 3 else "davis-noperson"
+        d = root / group
+        d.mkdir(parents=True, exist_ok=True)
+        img = rng.integers(0, 255, (96, 160, 3), dtype=np.uint8)
+        m = person_mask(96, 160, 40 + 15 * i, 55, 0.6) if group == "coco" else np.zeros((96, 160), bool)
+        img[m] = (230, 40, 40)
+        cv2.imwrite(str(d / f"s{i}.jpg"), img)
+        cv2.imwrite(str(d / f"s{i}.label.png"), (m * 255).astype(np.uint8))
+        cv2.imwrite(str(d / f"s{i}.ignore.png"), np.zeros((96, 160), np.uint8))
+
+
+def _write_davis(root):
+    for seq, has_person in (("walk", True), ("empty", False)):
+        (root / "JPEGImages" / "480p" / seq).mkdir(parents=True)
+        (root / "Annotations" / "480p" / seq).mkdir(parents=True)
+        for i in range(2):
+            img = np.full((72, 128, 3), 90, np.uint8)
+            m = person_mask(72, 128, 60, 40, 0.6) if has_person else np.zeros((72, 128), bool)
+            img[m] = (230, 40, 40)
+            cv2.imwrite(str(root / "JPEGImages" / "480p" / seq / f"{i:05d}.jpg"), img)
+            cv2.imwrite(str(root / "Annotations" / "480p" / seq / f"{i:05d}.png"), (m * 255).astype(np.uint8))
+
+
+@pytest.fixture
+def data(tmp_path):
+    _write_cache(tmp_path / "cache")
+    _write_davis(tmp_path / "davis")
+    return tmp_path
+
+
+def _cfg(data, out, steps, arch="airseg-cpu"):
+    return TrainConfig(arch=arch, cache=str(data / "cache"), out=str(data / out), steps=steps, batch=2, workers=0,
+                       threads=1, val_davis=str(data / "davis"), val_sequences=("walk", "empty"), device="cpu")
+
+
+def test_train_writes_checkpoint_curves_and_validation(data):
+    ckpt = train(_cfg(data, "run", steps=3), progress=False)
+    ck = torch.load(ckpt, weights_only=False)
+    assert ck["step"] == 3 and ck["arch"] == "airseg-cpu"
+    hist = json.loads((data / "run" / "history.json").read_text())
+    assert set(hist[-1]["per_sequence"]) == {"walk"} and set(hist[-1]["fp"]) == {"empty"}
+    assert (data / "run" / "loss.png").stat().st_size > 1000
+    assert json.loads((data / "run" / "config.json").read_text())["steps"] == 3
+    assert len((data / "run" / "log.csv").read_text().splitlines()) == 3
+
+
+def test_resume_continues_and_training_is_deterministic(data):
+    train(_cfg(data, "a", steps=2), progress=False)
+    resumed = train(_cfg(data, "a", steps=4), resume=True, progress=False)
+    straight = train(_cfg(data, "b", steps=4), progress=False)
+    a = torch.load(resumed, weights_only=False)
+    b = torch.load(straight, weights_only=False)
+    assert a["step"] == b["step"] == 4
+    for k in a["model"]:
+        assert torch.allclose(a["model"][k].float(), b["model"][k].float(), atol=1e-5), k
+
+
+def test_prior_model_trains(data):
+    ckpt = train(_cfg(data, "h", steps=2, arch="hourglass-prior"), progress=False)
+    assert torch.load(ckpt, weights_only=False)["arch"] == "hourglass-prior"
+
+
+def test_fit_cli_errors_are_one_line(data, capsys):
+    assert main(["train", "fit", "--arch", "nope", "--cache", str(data / "cache")]) == 2
+    assert "valid: airseg-cpu" in capsys.readouterr().err
+    assert main(["train", "fit", "--cache", str(data / "missing"), "--steps", "1"]) == 2
+    assert "run `danmask train labels` first" in capsys.readouterr().err
+
+
+def test_export_checkpoint_cli(data, capsys):
+    ckpt = train(_cfg(data, "e", steps=1), progress=False)
+    out = data / "m.onnx"
+    assert main(["export", str(ckpt), "--format", "onnx", "-o", str(out), "--int8"]) == 0
+    text = capsys.readouterr().out
+    assert "max |torch - onnx|" in text and "int8 vs fp32" in text
+    assert out.is_file() and (data / "m-int8.onnx").is_file() and out.with_suffix(".json").is_file()
+    assert main(["export", str(data / "nothing.pt"), "--format", "onnx", "-o", str(out)]) == 2
