@@ -76,6 +76,7 @@ def run_fit(args: argparse.Namespace) -> int:
 
     _needs_torch()
     from ..models import model_names
+    from ..train.augment import PriorMix
     from ..train.losses import LossConfig
     from ..train.loop import TrainConfig, train
 
@@ -83,6 +84,7 @@ def run_fit(args: argparse.Namespace) -> int:
     if args.config:
         try:
             raw = json.loads(Path(args.config).read_text())
+            raw.pop("note", None)  # a human-readable record of what happened to the run
         except (OSError, ValueError) as exc:
             raise DanmaskError(f"{args.config}: unreadable config ({exc})") from exc
     for name in ("arch", "cache", "out", "minutes", "steps", "batch", "threads", "seed", "device"):
@@ -96,6 +98,8 @@ def run_fit(args: argparse.Namespace) -> int:
         raise DanmaskError(f"unknown architecture '{raw['arch']}'; valid: {', '.join(model_names())}")
     if "loss" in raw:
         raw["loss"] = LossConfig(**raw["loss"])
+    if "prior_mix" in raw:
+        raw["prior_mix"] = PriorMix(**raw["prior_mix"])
     if "val_sequences" in raw:
         raw["val_sequences"] = tuple(raw["val_sequences"])
     cfg = TrainConfig(**raw)

@@ -3,6 +3,8 @@ and the synthetic previous-mask for prior-mask models.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -91,14 +93,24 @@ def tps_warp(arrays: list[np.ndarray], rng: np.random.Generator, strength: float
             for i, a in enumerate(arrays)]
 
 
-def synth_prior(label: np.ndarray, rng: np.random.Generator, other: np.ndarray | None = None) -> np.ndarray:
-    """Previous-frame mask for prior-mask models: empty (first frame, someone entering), slightly moved (follow),
-    strongly moved or someone else's mask (distrust). Values in [0, 1]."""
+@dataclass(frozen=True)
+class PriorMix:
+    """How often each kind of previous mask is shown; what is left after these is a strongly moved mask."""
+
+    empty: float = 0.2  # first frame, someone entering
+    follow: float = 0.5  # slightly moved: learn to follow
+    soft: float = 0.0  # moved, blurred and faded: what the model's own uncertain output looks like
+
+
+def synth_prior(label: np.ndarray, rng: np.random.Generator, mix: PriorMix = PriorMix()) -> np.ndarray:
+    """Previous-frame mask for prior-mask models: empty, slightly moved (follow), soft and faded (its own
+    uncertain output), or strongly moved (distrust). Values in [0, 1]."""
     r = rng.random()
-    if r < 0.2:
+    if r < mix.empty:
         return np.zeros_like(label)
-    if r < 0.7:
+    if r < mix.empty + mix.follow:
         return random_affine(label, rng, 0.04)
-    if r < 0.9 or other is None:
-        return random_affine(label, rng, 0.25)
-    return other
+    if r < mix.empty + mix.follow + mix.soft:
+        faded = cv2.GaussianBlur(random_affine(label, rng, 0.08), (0, 0), rng.uniform(1, 4))
+        return faded * np.float32(rng.uniform(0.2, 1.0))
+    return random_affine(label, rng, 0.25)

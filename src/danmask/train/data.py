@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .augment import crop_resize, photometric, synth_prior, tps_warp
+from .augment import PriorMix, crop_resize, photometric, synth_prior, tps_warp
 
 PERSON_GROUPS = ("davis-person", "coco", "web", "clips")
 BACKGROUND_GROUPS = ("davis-noperson", "noperson-clip")
@@ -85,8 +85,9 @@ class SegDataset(Dataset):
     """Infinite-style dataset: index -> a fresh random sample (seeded by index and epoch for determinism)."""
 
     def __init__(self, items: list[Item], size: tuple[int, int], prior: bool, length: int = 10**7,
-                 paste_p: float = 0.35, seed: int = 0) -> None:
+                 paste_p: float = 0.35, seed: int = 0, prior_mix: PriorMix = PriorMix()) -> None:
         self.items, self.size, self.prior, self.length = items, size, prior, length
+        self.prior_mix = prior_mix
         self.paste_p, self.seed = paste_p, seed
         self.people = cutouts(items)
         self.backgrounds = [it for it in items if it.group in BACKGROUND_GROUPS or
@@ -112,7 +113,7 @@ class SegDataset(Dataset):
         lab = label.astype(np.float32) / 255.0
         sample = {}
         if self.prior:
-            prior = synth_prior(lab, rng)
+            prior = synth_prior(lab, rng, self.prior_mix)
             if rng.random() < 0.15:  # camera moved fast: the frame warps away from last frame's mask
                 rgb, lab, ignore = tps_warp([np.ascontiguousarray(rgb), lab, np.ascontiguousarray(ignore)], rng)
             sample["prior"] = torch.from_numpy(np.ascontiguousarray(prior))[None]

@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader
 
 from ..models import create_model, input_size, takes_prior
 from ..models.postprocess import Normalize
+from .augment import PriorMix
 from .data import SegDataset, load_cache
 from .losses import LossConfig, total_loss
 from .validate import validate
@@ -39,6 +40,8 @@ class TrainConfig:
     val_sequences: tuple[str, ...] = ("dance-twirl", "parkour", "camel", "dog", "drift-chicane")
     val_every_min: float = 15.0
     loss: LossConfig = field(default_factory=LossConfig)
+    prior_mix: PriorMix = field(default_factory=PriorMix)
+    init: str = ""  # checkpoint whose weights start this run (fine-tuning); optimizer and schedule start fresh
 
 
 def _save(path: Path, net, opt, step: int, elapsed: float, cfg: TrainConfig, history: list) -> None:
@@ -71,13 +74,15 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     step, done_before, history = 0, 0.0, []
     ckpt_path = out / "last.pt"
+    if cfg.init:
+        net.load_state_dict(torch.load(cfg.init, map_location=device, weights_only=False)["model"])
     if resume and ckpt_path.is_file():
         ck = torch.load(ckpt_path, map_location=device, weights_only=False)
         net.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
         step, done_before, history = ck["step"], ck["elapsed"], ck["history"]
     items = load_cache(Path(cfg.cache))
-    ds = SegDataset(items, input_size(cfg.arch), prior, paste_p=cfg.paste_p, seed=cfg.seed)
+    ds = SegDataset(items, input_size(cfg.arch), prior, paste_p=cfg.paste_p, seed=cfg.seed, prior_mix=cfg.prior_mix)
     sampler = range(step * cfg.batch, ds.length)  # resume continues the same sample stream
     loader = DataLoader(ds, batch_size=cfg.batch, sampler=sampler, num_workers=cfg.workers,
                         persistent_workers=cfg.workers > 0, prefetch_factor=4 if cfg.workers else None)
