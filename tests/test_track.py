@@ -175,3 +175,32 @@ def test_javascript_reader_rejects_damage(tmp_path):
     (tmp_path / "bad.dmask").write_bytes(bytes(data))
     result = _run_node(tmp_path, tmp_path / "bad.dmask", [])
     assert result.returncode != 0 and "checksum mismatch" in result.stderr
+
+
+def test_salvage_keeps_every_intact_frame_of_a_damaged_track(tmp_path, capsys):
+    from danmask.cli import main
+
+    track = MaskTrack((18, 32), (36, 64), Fraction(1, 30))
+    for i in range(90):  # three blocks of about a second
+        mask = np.zeros((18, 32), np.uint8)
+        mask[4:14, i % 20: i % 20 + 8] = 255
+        track.append(i, mask)
+    path = tmp_path / "t.dmask"
+    track.save(path)
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 0xFF  # damage the last block only
+    bad = tmp_path / "bad.dmask"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(TrackError, match="checksum"):
+        MaskTrack.load(bad)
+    saved = MaskTrack.load(bad, salvage=True)
+    assert len(saved.damage) == 1 and "frames lost" in saved.damage[0]
+    assert 0 < len(saved) < 90
+    assert all(np.array_equal(a, b) for a, b in zip(saved.masks, track.masks))  # intact frames unchanged
+    assert saved.pts == track.pts[: len(saved)]
+    assert main(["export", str(bad), "--format", "png", "-o", str(tmp_path / "p")]) == 2
+    assert "--salvage" in capsys.readouterr().err
+    assert main(["export", str(bad), "--format", "png", "-o", str(tmp_path / "p"), "--salvage"]) == 0
+    assert len(list((tmp_path / "p").glob("*.png"))) == len(saved)
+    assert main(["info", str(bad)]) == 2
+    assert "damaged" in capsys.readouterr().err

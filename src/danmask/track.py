@@ -43,6 +43,7 @@ class MaskTrack:
     masks: list[np.ndarray] = field(default_factory=list)
     pts: list[int] = field(default_factory=list)
     _times: list[float] = field(default_factory=list, init=False, repr=False, compare=False)
+    damage: list[str] = field(default_factory=list, compare=False)  # blocks skipped by a salvaging load
 
     def __post_init__(self) -> None:
         self.mask_size = _check_size(self.mask_size, "mask_size")
@@ -100,15 +101,19 @@ class MaskTrack:
         return len(data)
 
     @classmethod
-    def load(cls, path: str | Path) -> MaskTrack:
-        """Read a whole .dmask file, verifying every checksum."""
+    def load(cls, path: str | Path, salvage: bool = False) -> MaskTrack:
+        """Read a whole .dmask file, verifying every checksum.
+
+        With `salvage`, damaged blocks are skipped and described in `track.damage` instead of failing the load,
+        so every intact frame of a damaged file can still be used; a damaged header or index still fails.
+        """
         path = Path(path)
         try:
             data = path.read_bytes()
         except OSError as exc:
             raise TrackError(f"{path}: cannot read ({exc.strerror or exc})") from exc
         try:
-            return decode_track(data)
+            return decode_track(data, salvage)
         except TrackError as exc:
             raise TrackError(f"{path}: {exc}") from exc
 
@@ -234,14 +239,20 @@ def decode_block(data: bytes, header: Header, entry: BlockEntry, number: int) ->
     return pts, [b.astype(np.uint8) * np.uint8(255) for b in bits]
 
 
-def decode_track(data: bytes) -> MaskTrack:
-    """Parse a whole .dmask file, verifying every checksum."""
+def decode_track(data: bytes, salvage: bool = False) -> MaskTrack:
+    """Parse a whole .dmask file, verifying every checksum; see MaskTrack.load for `salvage`."""
     header, entries = read_index(data)
     track = MaskTrack(header.mask_size, header.source_size, header.time_base)
     for number, entry in enumerate(entries):
-        pts, masks = decode_block(data, header, entry, number)
-        if pts and pts[0] != entry.first_pts:
-            raise TrackError(f"block {number}: first pts {pts[0]} differs from the index ({entry.first_pts})")
+        try:
+            pts, masks = decode_block(data, header, entry, number)
+            if pts and pts[0] != entry.first_pts:
+                raise TrackError(f"block {number}: first pts {pts[0]} differs from the index ({entry.first_pts})")
+        except TrackError as exc:
+            if not salvage:
+                raise
+            track.damage.append(f"{exc} ({entry.frames} frames lost)")
+            continue
         for p, m in zip(pts, masks):
             track.append(p, m)
     return track

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 DESCRIPTION = """\
@@ -35,6 +36,8 @@ def register(subparsers) -> None:
     p.add_argument("-o", "--output", required=True, help="output file (webmask, onnx) or folder (png)")
     p.add_argument("--int8", action="store_true", help="onnx only: also quantise weights to int8")
     p.add_argument("--register", action="store_true", help="onnx only: copy the model into the runtime registry")
+    p.add_argument("--salvage", action="store_true",
+                   help="track only: export the intact frames of a damaged track instead of refusing it")
     p.set_defaults(func=run)
 
 
@@ -54,9 +57,16 @@ def run(args: argparse.Namespace) -> int:
         raise DanmaskError(f"{args.input}: --format onnx needs a checkpoint (.pt or .ckpt), not a mask track")
     if args.int8 or args.register:
         raise DanmaskError("--int8 and --register apply to --format onnx only")
+    from ..errors import TrackError
     from ..track import MaskTrack
 
-    track = MaskTrack.load(args.input)
+    try:
+        track = MaskTrack.load(args.input, salvage=args.salvage)
+    except TrackError as exc:
+        hint = "" if args.salvage else " (--salvage exports the intact frames when the index is readable)"
+        raise TrackError(f"{exc}{hint}") from exc
+    for problem in track.damage:
+        print(f"danmask export: warning: {args.input}: skipped {problem}", file=sys.stderr)
     if args.format == "webmask":
         from ..webmask import write_webmask
 

@@ -39,15 +39,22 @@ def run(args: argparse.Namespace) -> int:
     else:
         width = max(len(k) for k in facts)
         for key, value in facts.items():
+            if key == "damaged_blocks":
+                value = len(value)
             if key != "times":
                 print(f"{key:<{width}}  {value}")
+    damage = facts.get("damaged_blocks")
+    if damage:
+        more = f" (and {len(damage) - 1} more)" if len(damage) > 1 else ""
+        raise DanmaskError(f"{path}: damaged: {damage[0]}{more}; the facts above describe the intact frames "
+                           "(danmask export --salvage keeps them)")
     return 0
 
 
 def track_facts(path: Path) -> dict:
     from ..track import MaskTrack
 
-    track = MaskTrack.load(path)
+    track = MaskTrack.load(path, salvage=True)
     size = path.stat().st_size
     coverage = [float((m >= 128).mean()) for m in track.masks]
     return {
@@ -57,6 +64,7 @@ def track_facts(path: Path) -> dict:
         "first_time_s": round(track.times[0], 3) if len(track) else None,
         "bytes": size, "kb_per_minute": round(size / 1000 / track.duration_s * 60, 1) if track.duration_s else None,
         "mean_person_fraction": round(sum(coverage) / len(coverage), 4) if coverage else 0.0,
+        "damaged_blocks": track.damage,
         "times": [round(t, 6) for t in track.times],
     }
 
