@@ -99,3 +99,18 @@ def test_int8_quantisation_runs_and_agrees(tmp_path):
     agree = int8_agreement(fp32, q, frames)
     assert q.stat().st_size < fp32.stat().st_size / 2
     assert agree["mean_abs"] < 0.1
+
+
+def test_prior_airseg_starts_as_the_rgb_net_it_was_adapted_from():
+    from danmask.models import adapt_state
+
+    torch.manual_seed(0)
+    rgb, prior_net = create_model("airseg-cpu").eval(), create_model("airseg-prior").eval()
+    prior_net.load_state_dict(adapt_state(prior_net, rgb.state_dict()))
+    x = torch.rand(1, 3, 72, 128)
+    with torch.no_grad():
+        assert torch.allclose(rgb(x), prior_net(x, torch.zeros(1, 1, 72, 128)), atol=1e-6)
+        # the new channel starts with no effect at all; training gives it one
+        assert torch.allclose(rgb(x), prior_net(x, torch.ones(1, 1, 72, 128)), atol=1e-6)
+    with pytest.raises(ValueError, match="cannot adapt"):
+        adapt_state(prior_net, create_model("airseg-gpu").state_dict())

@@ -3,29 +3,50 @@ from __future__ import annotations
 
 from torch import nn
 
-from .airseg import AIRSEG_CONFIGS, AirSegConfig, AirSegNet
+import torch
+
+from .airseg import AIRSEG_CONFIGS, PRIOR_AIRSEG_CONFIGS, AirSegConfig, AirSegNet, PriorAirSegNet
 from .hourglass import HOURGLASS_CONFIGS, HourglassConfig, PriorHourglass
 
-__all__ = ["AirSegNet", "AirSegConfig", "PriorHourglass", "HourglassConfig", "create_model", "model_names",
-           "takes_prior", "input_size"]
+__all__ = ["AirSegNet", "AirSegConfig", "PriorAirSegNet", "PriorHourglass", "HourglassConfig", "adapt_state",
+           "create_model", "model_names", "takes_prior", "input_size"]
 
 
 def model_names() -> list[str]:
-    return [*AIRSEG_CONFIGS, *HOURGLASS_CONFIGS]
+    return [*AIRSEG_CONFIGS, *PRIOR_AIRSEG_CONFIGS, *HOURGLASS_CONFIGS]
 
 
 def takes_prior(name: str) -> bool:
-    return name in HOURGLASS_CONFIGS
+    return name in PRIOR_AIRSEG_CONFIGS or name in HOURGLASS_CONFIGS
 
 
 def input_size(name: str) -> tuple[int, int]:
-    return {**AIRSEG_CONFIGS, **HOURGLASS_CONFIGS}[name].input_size
+    return {**AIRSEG_CONFIGS, **PRIOR_AIRSEG_CONFIGS, **HOURGLASS_CONFIGS}[name].input_size
 
 
 def create_model(name: str) -> nn.Module:
     """Factory in the spirit of timm.create_model; the error lists the valid names."""
     if name in AIRSEG_CONFIGS:
         return AirSegNet(AIRSEG_CONFIGS[name])
+    if name in PRIOR_AIRSEG_CONFIGS:
+        return PriorAirSegNet(PRIOR_AIRSEG_CONFIGS[name])
     if name in HOURGLASS_CONFIGS:
         return PriorHourglass(HOURGLASS_CONFIGS[name])
     raise ValueError(f"unknown architecture '{name}'; valid: {', '.join(model_names())}")
+
+
+def adapt_state(net: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Weights of another checkpoint made to fit `net`: tensors that differ only in input channels (an RGB
+    net's first conv feeding an RGB+prior net) are zero-padded, so the new channels start with no effect."""
+    own = net.state_dict()
+    out = {}
+    for key, value in state.items():
+        target = own[key]
+        if value.shape != target.shape:
+            if value.dim() != target.dim() or value.shape[0] != target.shape[0] or value.shape[2:] != target.shape[2:]:
+                raise ValueError(f"{key}: cannot adapt {tuple(value.shape)} to {tuple(target.shape)}")
+            padded = torch.zeros_like(target)
+            padded[:, : value.shape[1]] = value
+            value = padded
+        out[key] = value
+    return out

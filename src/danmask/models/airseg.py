@@ -58,8 +58,23 @@ class AirSegNet(nn.Module):
         return (logits, y) if return_embed else logits
 
 
+class PriorAirSegNet(AirSegNet):
+    """AirSegNet that also reads the previous frame's mask as a 4th input channel.
+
+    Built to start from a trained RGB AirSegNet (`adapt_state` zero-fills the new channel's weights), so with an
+    empty prior it is exactly that network and fine-tuning only has to learn how far to trust the prior.
+    """
+
+    def __init__(self, cfg: AirSegConfig) -> None:
+        super().__init__(cfg, in_ch=4)
+
+    def forward(self, src: torch.Tensor, prior: torch.Tensor, return_embed: bool = False):
+        return super().forward(torch.cat([src, prior], 1), return_embed)
+
+
 AIRSEG_CONFIGS = {
     "airseg-cpu": AirSegConfig(widths=(8, 16, 32, 64, 96), depths=(0, 1, 1, 2, 1), decoder=16, input_size=(144, 256)),
     "airseg-gpu": AirSegConfig(widths=(16, 32, 64, 96, 128), depths=(1, 1, 2, 2, 2), decoder=24, input_size=(192, 320)),
     "airseg-server": AirSegConfig(widths=(24, 48, 96, 160, 256), depths=(1, 2, 3, 3, 2), decoder=48, input_size=(288, 512)),
 }
+PRIOR_AIRSEG_CONFIGS = {"airseg-prior": AIRSEG_CONFIGS["airseg-cpu"]}

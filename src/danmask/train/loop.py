@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from ..models import create_model, input_size, takes_prior
+from ..models import adapt_state, create_model, input_size, takes_prior
 from ..models.postprocess import Normalize
 from .augment import PriorMix
 from .data import SegDataset, load_cache
@@ -75,7 +75,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
     step, done_before, history = 0, 0.0, []
     ckpt_path = out / "last.pt"
     if cfg.init:
-        net.load_state_dict(torch.load(cfg.init, map_location=device, weights_only=False)["model"])
+        net.load_state_dict(adapt_state(net, torch.load(cfg.init, map_location=device, weights_only=False)["model"]))
     if resume and ckpt_path.is_file():
         ck = torch.load(ckpt_path, map_location=device, weights_only=False)
         net.load_state_dict(ck["model"])
