@@ -93,18 +93,25 @@ def _sorted_curves(ax, summaries: list[dict], key: str) -> None:
     ax.legend(fontsize=8)
 
 
+def _per_sequence(ax, names: list[str], results: list[ModelResult], summaries: list[dict], key: str,
+                  sorted_label: str) -> bool:
+    """Grouped bars per sequence, or, with too many sequences for bars, each model's values sorted as a curve.
+    Returns True when it drew curves."""
+    if len(names) <= MAX_BARS:
+        _grouped_bars(ax, names, results, lambda r: r.summary()[key])
+        return False
+    _sorted_curves(ax, summaries, key)
+    ax.set_xlabel(sorted_label)
+    return True
+
+
 def _plots(plt, results: list[ModelResult], summaries: list[dict], out: Path) -> list[tuple[str, str]]:
     made = []
     person = sorted({n for s in summaries for n in s["per_sequence"]})
     if person:
         fig, ax = plt.subplots(figsize=(min(14, max(6, 0.9 * len(person) + 2)), 4))
-        if len(person) <= MAX_BARS:
-            _grouped_bars(ax, person, results, lambda r: r.summary()["per_sequence"])
-            ax.set_title("IoU per sequence")
-        else:  # too many for bars: each model's sequences sorted from worst to best
-            _sorted_curves(ax, summaries, "per_sequence")
-            ax.set_xlabel("sequences, sorted by IoU (share of all)")
-            ax.set_title(f"IoU per sequence, {len(person)} sequences sorted")
+        curves = _per_sequence(ax, person, results, summaries, "per_sequence", "sequences, sorted by IoU (share of all)")
+        ax.set_title(f"IoU per sequence, {len(person)} sequences sorted" if curves else "IoU per sequence")
         ax.set_ylim(0, 1)
         ax.set_ylabel("IoU (mean over frames)")
         made.append(("iou_per_sequence.png", "IoU per person sequence and model"))
@@ -138,11 +145,7 @@ def _plots(plt, results: list[ModelResult], summaries: list[dict], out: Path) ->
         bars = min(len(temporal), MAX_BARS)
         fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(min(16, max(8, 0.9 * bars + 5)), 4),
                                        gridspec_kw={"width_ratios": [max(2, bars), 2]})
-        if len(temporal) <= MAX_BARS:
-            _grouped_bars(ax1, temporal, results, lambda r: r.summary()["per_sequence_temporal_error"])
-        else:
-            _sorted_curves(ax1, summaries, "per_sequence_temporal_error")
-            ax1.set_xlabel("sequences, sorted (share of all)")
+        _per_sequence(ax1, temporal, results, summaries, "per_sequence_temporal_error", "sequences, sorted (share of all)")
         ax1.set_ylabel("temporal error (RMS, GT-relative)")
         ax1.set_title("Temporal error per sequence (lower is better)")
         names = [Path(s["model"]).name for s in summaries]
@@ -158,11 +161,8 @@ def _plots(plt, results: list[ModelResult], summaries: list[dict], out: Path) ->
     empty = sorted({n for s in summaries for n in s["per_sequence_fp_frac"]})
     if empty:
         fig, ax = plt.subplots(figsize=(min(14, max(6, 0.9 * len(empty) + 2)), 4))
-        if len(empty) <= MAX_BARS:
-            _grouped_bars(ax, empty, results, lambda r: r.summary()["per_sequence_fp_frac"])
-        else:
-            _sorted_curves(ax, summaries, "per_sequence_fp_frac")
-            ax.set_xlabel("sequences, sorted by FP fraction (share of all)")
+        _per_sequence(ax, empty, results, summaries, "per_sequence_fp_frac",
+                      "sequences, sorted by FP fraction (share of all)")
         ax.set_ylabel("share of pixels predicted as person")
         ax.set_title("False positives on frames without people (lower is better)")
         made.append(("fp_per_sequence.png", "False-positive fraction per no-person sequence"))
