@@ -93,6 +93,14 @@ def _sorted_curves(ax, summaries: list[dict], key: str) -> None:
     ax.legend(fontsize=8)
 
 
+def _save(plt, fig, out: Path, name: str, caption: str) -> tuple[str, str]:
+    """Write one figure of the report and free it; returns (file name, caption) for the page."""
+    fig.tight_layout()
+    fig.savefig(out / name, dpi=110)
+    plt.close(fig)
+    return name, caption
+
+
 def _per_sequence(ax, names: list[str], results: list[ModelResult], summaries: list[dict], key: str,
                   sorted_label: str) -> bool:
     """Grouped bars per sequence, or, with too many sequences for bars, each model's values sorted as a curve.
@@ -114,10 +122,7 @@ def _plots(plt, results: list[ModelResult], summaries: list[dict], out: Path) ->
         ax.set_title(f"IoU per sequence, {len(person)} sequences sorted" if curves else "IoU per sequence")
         ax.set_ylim(0, 1)
         ax.set_ylabel("IoU (mean over frames)")
-        made.append(("iou_per_sequence.png", "IoU per person sequence and model"))
-        fig.tight_layout()
-        fig.savefig(out / made[-1][0], dpi=110)
-        plt.close(fig)
+        made.append(_save(plt, fig, out, "iou_per_sequence.png", "IoU per person sequence and model"))
     timed = [s for s in summaries if s["median_ms"] is not None and s["mean_iou"] is not None]
     if timed:
         fig, ax = plt.subplots(figsize=(6, 4))
@@ -136,10 +141,7 @@ def _plots(plt, results: list[ModelResult], summaries: list[dict], out: Path) ->
         ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)
         ax.set_title("Quality vs speed (up-left is better)")
-        made.append(("iou_vs_latency.png", "Mean IoU against model latency"))
-        fig.tight_layout()
-        fig.savefig(out / made[-1][0], dpi=110)
-        plt.close(fig)
+        made.append(_save(plt, fig, out, "iou_vs_latency.png", "Mean IoU against model latency"))
     temporal = sorted({n for s in summaries for n in s["per_sequence_temporal_error"]})
     if temporal:
         bars = min(len(temporal), MAX_BARS)
@@ -154,10 +156,7 @@ def _plots(plt, results: list[ModelResult], summaries: list[dict], out: Path) ->
         ax2.set_ylabel("1 - IoU of consecutive masks")
         ax2.tick_params(axis="x", labelrotation=35, labelsize=8)
         ax2.grid(axis="y", alpha=0.3)
-        made.append(("temporal.png", "Temporal stability"))
-        fig.tight_layout()
-        fig.savefig(out / made[-1][0], dpi=110)
-        plt.close(fig)
+        made.append(_save(plt, fig, out, "temporal.png", "Temporal stability"))
     empty = sorted({n for s in summaries for n in s["per_sequence_fp_frac"]})
     if empty:
         fig, ax = plt.subplots(figsize=(min(14, max(6, 0.9 * len(empty) + 2)), 4))
@@ -165,10 +164,7 @@ def _plots(plt, results: list[ModelResult], summaries: list[dict], out: Path) ->
                       "sequences, sorted by FP fraction (share of all)")
         ax.set_ylabel("share of pixels predicted as person")
         ax.set_title("False positives on frames without people (lower is better)")
-        made.append(("fp_per_sequence.png", "False-positive fraction per no-person sequence"))
-        fig.tight_layout()
-        fig.savefig(out / made[-1][0], dpi=110)
-        plt.close(fig)
+        made.append(_save(plt, fig, out, "fp_per_sequence.png", "False-positive fraction per no-person sequence"))
     return made
 
 
