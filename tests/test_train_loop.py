@@ -94,3 +94,6 @@ def test_export_checkpoint_cli(data, capsys):
     assert "max |torch - onnx|" in text and "int8 vs fp32" in text
     assert out.is_file() and (data / "m-int8.onnx").is_file() and out.with_suffix(".json").is_file()
     assert main(["export", str(data / "nothing.pt"), "--format", "onnx", "-o", str(out)]) == 2
+    (data / "junk.pt").write_bytes(b"junk")  # a corrupt checkpoint: one line, no traceback
+    assert main(["export", str(data / "junk.pt"), "--format", "onnx", "-o", str(out)]) == 2
+    assert "not a danmask checkpoint" in capsys.readouterr().err

@@ -63,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         track = MaskTrack.load(args.input, salvage=args.salvage)
     except TrackError as exc:
-        hint = "" if args.salvage else " (--salvage exports the intact frames when the index is readable)"
+        damaged = Path(args.input).is_file() and not args.salvage
+        hint = " (--salvage exports the intact frames when the index is readable)" if damaged else ""
         raise TrackError(f"{exc}{hint}") from exc
     for problem in track.damage:
         print(f"danmask export: warning: {args.input}: skipped {problem}", file=sys.stderr)

@@ -6,6 +6,7 @@ The exported graph takes `src` (1,3,H,W) RGB in [0,1] (+ `prior` (1,1,H,W) for p
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -38,8 +39,8 @@ def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict]:
         ckpt = torch.load(str(path), map_location="cpu", weights_only=False)  # trained on CPU or GPU alike
         net = create_model(ckpt["arch"])
         net.load_state_dict(ckpt["model"])
-    except (OSError, KeyError, RuntimeError, ValueError) as exc:
-        raise ModelError(f"{path}: not a danmask checkpoint ({exc})") from exc
+    except (OSError, EOFError, KeyError, RuntimeError, ValueError, TypeError, pickle.UnpicklingError) as exc:
+        raise ModelError(f"{path}: not a danmask checkpoint ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from exc
     return net.eval(), ckpt
 
 
