@@ -30,7 +30,8 @@ def register(subparsers) -> None:
     lab.set_defaults(func=run_labels)
     fit = sub.add_parser("fit", help="train one architecture on the label cache")
     fit.add_argument("--config", help="JSON file with TrainConfig fields (flags below override it)")
-    fit.add_argument("--arch", help="airseg-cpu, airseg-gpu, airseg-server or hourglass-prior")
+    fit.add_argument("--arch", help="airseg-cpu, airseg-gpu, airseg-server, airseg-prior, hourglass-prior, or "
+                     "mpft-cpu / mpft-prior (start from MediaPipe's weights; need the mediapipe extra)")
     fit.add_argument("--cache", help="label cache folder")
     fit.add_argument("--out", help="run folder for checkpoints, log.csv, loss.png")
     fit.add_argument("--minutes", type=float, help="time budget; the LR schedule follows elapsed time")

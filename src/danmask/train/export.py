@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ..errors import ModelError
-from ..models import create_model, input_size, takes_prior
+from ..models import create_model, initialised_from, input_size, takes_prior
 from ..models.postprocess import Normalize, SoftEdges
 from ..runtime.registry import WEIGHTS_DIR
 
@@ -57,7 +57,8 @@ def export_onnx(net: nn.Module, arch: str, out: Path, blur: bool = True, gain: f
                       dynamo=False)
     spec = {"name": out.stem, "input_size": [h, w], "takes_prior": prior, "output": "probability",
             "backend": "onnx", "path": out.name, "licence": "Apache-2.0",
-            "description": f"danmask {arch}", "extra": {"arch": arch, "blur": blur, "gain": gain, **(meta or {})}}
+            "description": f"danmask {arch}" + (f", fine-tuned from {origin}" if (origin := initialised_from(arch)) else ""),
+            "extra": {"arch": arch, "blur": blur, "gain": gain, **(meta or {})}}
     _embed_metadata(out, spec)
     out.with_suffix(".json").write_text(json.dumps(spec, indent=2) + "\n")
     return out

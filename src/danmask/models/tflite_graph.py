@@ -1,0 +1,264 @@
+"""Trainable PyTorch copies of MediaPipe's selfie-segmentation TFLite graphs (Apache-2.0, in the mediapipe wheel).
+
+Labelled person video is scarce here: from scratch, a CPU-sized run of our own nets plateaus far below MediaPipe
+(docs/models/airseg-cpu.md). A network that has already seen a great many people is the better start, so this
+module reads the .tflite file op by op and replays it in NCHW with its weights as parameters; fine-tuning,
+checkpoints and ONNX export then work as for any other danmask model. Only the ops these graphs use are known.
+"""
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .postprocess import MEAN, STD
+
+_NHWC_TO_NCHW_AXIS = {0: 0, 1: 2, 2: 3, 3: 1}
+_FUSED = {0: None, 1: F.relu, 3: F.relu6}  # TFLite ActivationFunctionType: NONE, RELU, RELU6
+_DTYPES = {0: np.float32, 1: np.float16, 2: np.int32}
+
+
+@dataclass(frozen=True)
+class MediaPipeConfig:
+    peer: str  # runtime name of the MediaPipe model whose graph and weights start the net
+    input_size: tuple[int, int]
+
+
+def _schema():
+    """The TFLite flatbuffer schema bundled in the mediapipe wheel, loaded by path (importing mediapipe is slow)."""
+    from ..errors import ModelError
+
+    spec = importlib.util.find_spec("mediapipe")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError("MediaPipe-initialised models need the mediapipe extra: pip install 'danmask[mediapipe]'")
+    path = Path(list(spec.submodule_search_locations)[0]) / "tasks" / "metadata" / "schema_py_generated.py"
+    mod_spec = importlib.util.spec_from_file_location("_danmask_tflite_schema", path)
+    mod = importlib.util.module_from_spec(mod_spec)
+    mod_spec.loader.exec_module(mod)
+    return mod
+
+
+@dataclass
+class _Op:
+    kind: str
+    inputs: list[str]
+    output: str
+    options: dict
+
+
+def read_tflite(path: str | Path) -> tuple[list[_Op], dict[str, np.ndarray], dict[str, tuple[int, ...]], str, str]:
+    """(ops, constants by tensor name, NHWC shapes, input name, output name) of a one-subgraph TFLite file.
+
+    DEQUANTIZE of an fp16 constant is folded away: its output name maps to the fp32 constant.
+    """
+    s = _schema()
+    model = s.Model.GetRootAsModel(Path(path).read_bytes(), 0)
+    graph = model.Subgraphs(0)
+    op_names = {v: k for k, v in vars(s.BuiltinOperator).items() if not k.startswith("_")}
+    tensors = [graph.Tensors(i) for i in range(graph.TensorsLength())]
+    names = [t.Name().decode() for t in tensors]
+    shapes = {n: tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() else () for n, t in zip(names, tensors)}
+    consts: dict[str, np.ndarray] = {}
+    for name, t in zip(names, tensors):
+        data = model.Buffers(t.Buffer()).DataAsNumpy()
+        if not isinstance(data, int) and data.size:
+            consts[name] = np.frombuffer(data.tobytes(), _DTYPES[t.Type()]).reshape(shapes[name]).astype(
+                np.int64 if t.Type() == 2 else np.float32)
+    ops = []
+    for i in range(graph.OperatorsLength()):
+        op = graph.Operators(i)
+        code = model.OperatorCodes(op.OpcodeIndex())
+        kind = code.CustomCode().decode() if code.CustomCode() else op_names[max(code.BuiltinCode(), code.DeprecatedBuiltinCode())]
+        ins = [names[j] for j in op.InputsAsNumpy() if j >= 0]
+        out = names[op.OutputsAsNumpy()[0]]
+        if kind == "DEQUANTIZE" and ins[0] in consts:
+            consts[out] = consts[ins[0]]
+            continue
+        ops.append(_Op(kind, ins, out, _options(s, kind, op)))
+    return ops, consts, shapes, names[graph.InputsAsNumpy()[0]], names[graph.OutputsAsNumpy()[0]]
+
+
+def _options(s, kind: str, op) -> dict:
+    table = op.BuiltinOptions()
+    if kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+        o = (s.Conv2DOptions if kind == "CONV_2D" else s.DepthwiseConv2DOptions)()
+        o.Init(table.Bytes, table.Pos)
+        return {"same": o.Padding() == 0, "stride": (o.StrideH(), o.StrideW()),
+                "dilation": (o.DilationHFactor(), o.DilationWFactor()), "act": o.FusedActivationFunction()}
+    if kind in ("ADD", "MUL"):
+        o = (s.AddOptions if kind == "ADD" else s.MulOptions)()
+        o.Init(table.Bytes, table.Pos)
+        return {"act": o.FusedActivationFunction()}
+    if kind == "MEAN":
+        o = s.ReducerOptions()
+        o.Init(table.Bytes, table.Pos)
+        return {"keep_dims": bool(o.KeepDims())}
+    if kind == "RESIZE_BILINEAR":
+        o = s.ResizeBilinearOptions()
+        o.Init(table.Bytes, table.Pos)
+        if o.AlignCorners() or not o.HalfPixelCenters():
+            raise ValueError("only half-pixel-centre bilinear resizing is supported")
+        return {}
+    if kind == "Convolution2DTransposeBias":  # MediaPipe's TfLiteTransposeConvParams: padding, stride_w, stride_h
+        padding, stride_w, stride_h = np.frombuffer(op.CustomOptionsAsNumpy().tobytes()[:12], np.int32)
+        return {"same": padding == 0, "stride": (int(stride_h), int(stride_w))}
+    return {}
+
+
+def _same_pad(size: int, k: int, stride: int, dilation: int) -> tuple[int, int]:
+    """TensorFlow SAME padding (the extra pixel goes after), which torch's symmetric padding cannot express."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + (k - 1) * dilation + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+class _Conv(nn.Module):
+    def __init__(self, op: _Op, weight: np.ndarray, bias: np.ndarray, in_shape: tuple[int, ...], depthwise: bool) -> None:
+        super().__init__()
+        o = op.options
+        if depthwise:  # (1, kh, kw, C*M) -> (C*M, 1, kh, kw)
+            w = weight.transpose(3, 0, 1, 2)
+            groups = in_shape[3]
+        else:  # (O, kh, kw, I) -> (O, I, kh, kw)
+            w = weight.transpose(0, 3, 1, 2)
+            groups = 1
+        self.conv = nn.Conv2d(w.shape[1] * groups, w.shape[0], w.shape[2:], o["stride"], 0, o["dilation"], groups)
+        with torch.no_grad():
+            self.conv.weight.copy_(torch.from_numpy(np.ascontiguousarray(w)))
+            self.conv.bias.copy_(torch.from_numpy(bias))
+        pads = (0, 0, 0, 0)
+        if o["same"]:
+            ph = _same_pad(in_shape[1], w.shape[2], o["stride"][0], o["dilation"][0])
+            pw = _same_pad(in_shape[2], w.shape[3], o["stride"][1], o["dilation"][1])
+            pads = (pw[0], pw[1], ph[0], ph[1])
+        if pads[0] == pads[1] == pads[2] == pads[3]:
+            self.conv.padding, self.pads = (pads[0], pads[0]), None
+        else:
+            self.pads = pads
+        self.act = _FUSED[o["act"]]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.pads is not None:
+            x = F.pad(x, self.pads)
+        x = self.conv(x)
+        return self.act(x) if self.act else x
+
+
+class _TransposeConv(nn.Module):
+    """MediaPipe's Convolution2DTransposeBias: a transposed conv with bias, weights (O, kh, kw, I)."""
+
+    def __init__(self, op: _Op, weight: np.ndarray, bias: np.ndarray) -> None:
+        super().__init__()
+        w = weight.transpose(3, 0, 1, 2)  # -> (I, O, kh, kw)
+        self.stride = op.options["stride"]
+        self.up = nn.ConvTranspose2d(w.shape[0], w.shape[1], w.shape[2:], self.stride)
+        with torch.no_grad():
+            self.up.weight.copy_(torch.from_numpy(np.ascontiguousarray(w)))
+            self.up.bias.copy_(torch.from_numpy(bias))
+        # SAME keeps in*stride pixels of the full (in-1)*stride+k output, cropping the excess as TF does.
+        kh, kw = w.shape[2:]
+        self.crop = (kh - self.stride[0], kw - self.stride[1]) if op.options["same"] else (0, 0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.up(x)
+        ch, cw = self.crop
+        if ch or cw:
+            y = y[:, :, ch // 2: y.shape[2] - (ch - ch // 2), cw // 2: y.shape[3] - (cw - cw // 2)]
+        return y
+
+
+class MediaPipeNet(nn.Module):
+    """A MediaPipe selfie graph as a plain module. Takes ImageNet-normalised RGB (like every danmask net; the
+    graph itself wants [0, 1]) and returns logits: the graph's final sigmoid moves into the export's SoftEdges.
+    `embed` is the x2 feature map before the last upsampling, for the clustering loss."""
+
+    def __init__(self, cfg: MediaPipeConfig, in_ch: int = 3) -> None:
+        super().__init__()
+        from ..runtime.litert_backend import mediapipe_model_path
+
+        self.cfg, self.in_ch = cfg, in_ch
+        ops, consts, shapes, self.input_name, out_name = read_tflite(mediapipe_model_path(cfg.peer))
+        if ops[-1].kind == "LOGISTIC" and ops[-1].output == out_name:
+            ops = ops[:-1]
+        self.logits_name = ops[-1].output
+        self.embed_name = ops[-1].inputs[0]
+        self.layers = nn.ModuleDict()
+        self.plan: list[tuple[str, str, list[str], str, dict]] = []  # kind, layer key, inputs, output, options
+        for op in ops:
+            key = _key(op.output)
+            ins = [n for n in op.inputs if n not in consts]
+            if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+                self.layers[key] = _Conv(op, consts[op.inputs[1]], consts[op.inputs[2]], shapes[op.inputs[0]],
+                                         op.kind == "DEPTHWISE_CONV_2D")
+            elif op.kind == "Convolution2DTransposeBias":
+                self.layers[key] = _TransposeConv(op, consts[op.inputs[1]], consts[op.inputs[2]])
+            elif op.kind == "MEAN":
+                op.options["dims"] = sorted(_NHWC_TO_NCHW_AXIS[int(a)] for a in consts[op.inputs[1]].ravel())
+            elif op.kind == "RESIZE_BILINEAR":
+                op.options["size"] = tuple(int(v) for v in consts[op.inputs[1]])
+            elif op.kind in ("ADD", "MUL"):
+                if len(ins) != 2:
+                    raise ValueError(f"{op.kind} with a constant operand is not supported")
+            elif op.kind not in ("RELU", "HARD_SWISH", "LOGISTIC"):
+                raise ValueError(f"TFLite op {op.kind} is not supported")
+            self.plan.append((op.kind, key, ins, op.output, op.options))
+        first = next(m for m in self.layers.values() if isinstance(m, _Conv)).conv
+        if in_ch != first.in_channels:  # extra input channels (a prior mask) start with zero weight: no effect
+            grown = nn.Conv2d(in_ch, first.out_channels, first.kernel_size, first.stride, first.padding,
+                              first.dilation, first.groups)
+            with torch.no_grad():
+                grown.weight.zero_()
+                grown.weight[:, : first.in_channels] = first.weight
+                grown.bias.copy_(first.bias)
+            first_key = next(k for k, m in self.layers.items() if isinstance(m, _Conv))
+            self.layers[first_key].conv = grown
+        self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(STD).view(1, 3, 1, 1))
+
+    def forward(self, x: torch.Tensor, return_embed: bool = False):
+        rgb = x[:, :3] * self.std + self.mean
+        env = {self.input_name: torch.cat([rgb, x[:, 3:]], 1) if self.in_ch > 3 else rgb}
+        for kind, key, ins, out, opt in self.plan:
+            a = [env[n] for n in ins]
+            if kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "Convolution2DTransposeBias"):
+                y = self.layers[key](a[0])
+            elif kind in ("ADD", "MUL"):
+                y = a[0] + a[1] if kind == "ADD" else a[0] * a[1]
+                act = _FUSED[opt["act"]]
+                y = act(y) if act else y
+            elif kind == "RELU":
+                y = F.relu(a[0])
+            elif kind == "HARD_SWISH":
+                y = F.hardswish(a[0])
+            elif kind == "LOGISTIC":
+                y = torch.sigmoid(a[0])
+            elif kind == "MEAN":
+                y = a[0].mean(dim=opt["dims"], keepdim=opt["keep_dims"])
+            else:  # RESIZE_BILINEAR with half-pixel centres == align_corners=False
+                y = F.interpolate(a[0], size=opt["size"], mode="bilinear", align_corners=False)
+            env[out] = y
+        logits = env[self.logits_name]
+        return (logits, env[self.embed_name]) if return_embed else logits
+
+
+class PriorMediaPipeNet(MediaPipeNet):
+    """The MediaPipe graph with the previous mask as a 4th input channel, zero-initialised."""
+
+    def __init__(self, cfg: MediaPipeConfig) -> None:
+        super().__init__(cfg, in_ch=4)
+
+    def forward(self, src: torch.Tensor, prior: torch.Tensor, return_embed: bool = False):
+        return super().forward(torch.cat([src, prior], 1), return_embed)
+
+
+def _key(name: str) -> str:
+    return name.replace("/", "__").replace(".", "_")
+
+
+MEDIAPIPE_CONFIGS = {"mpft-cpu": MediaPipeConfig("mediapipe-selfie-landscape", (144, 256))}
+PRIOR_MEDIAPIPE_CONFIGS = {"mpft-prior": MediaPipeConfig("mediapipe-selfie-landscape", (144, 256))}
