@@ -53,3 +53,13 @@ def test_onnx_export_of_replayed_graph(tmp_path):
     assert parity(net, "mpft-cpu", out, [rng.random((3, h, w)).astype(np.float32)]) < 1e-4
     mask = load_model(str(out)).predict((rng.random((90, 160, 3)) * 255).astype(np.uint8))
     assert mask.shape == (h, w)
+
+
+def test_other_input_sizes_scale_the_graph():
+    from danmask.models.tflite_graph import MediaPipeConfig, MediaPipeNet
+
+    big = MediaPipeNet(MediaPipeConfig("mediapipe-selfie-landscape", (288, 512))).eval()
+    with torch.no_grad():
+        assert big(torch.rand(1, 3, 288, 512)).shape == (1, 1, 288, 512)
+    with pytest.raises(ValueError, match="multiple of the graph's stride 16"):
+        MediaPipeNet(MediaPipeConfig("mediapipe-selfie-landscape", (100, 256)))

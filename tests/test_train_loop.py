@@ -47,9 +47,10 @@ def data(tmp_path):
     return tmp_path
 
 
-def _cfg(data, out, steps, arch="airseg-cpu"):
+def _cfg(data, out, steps, arch="airseg-cpu", ema=0.0):
     return TrainConfig(arch=arch, cache=str(data / "cache"), out=str(data / out), steps=steps, batch=2, workers=0,
-                       threads=1, val_davis=str(data / "davis"), val_sequences=("walk", "empty"), device="cpu")
+                       threads=1, val_davis=str(data / "davis"), val_sequences=("walk", "empty"), device="cpu",
+                       ema=ema)
 
 
 def test_train_writes_checkpoint_curves_and_validation(data):
@@ -63,15 +64,19 @@ def test_train_writes_checkpoint_curves_and_validation(data):
     assert len((data / "run" / "log.csv").read_text().splitlines()) == 3
 
 
-def test_resume_continues_and_training_is_deterministic(data):
-    train(_cfg(data, "a", steps=2), progress=False)
-    resumed = train(_cfg(data, "a", steps=4), resume=True, progress=False)
-    straight = train(_cfg(data, "b", steps=4), progress=False)
+@pytest.mark.parametrize("ema", [0.0, 0.5])
+def test_resume_continues_and_training_is_deterministic(data, ema):
+    train(_cfg(data, "a", steps=2, ema=ema), progress=False)
+    resumed = train(_cfg(data, "a", steps=4, ema=ema), resume=True, progress=False)
+    straight = train(_cfg(data, "b", steps=4, ema=ema), progress=False)
     a = torch.load(resumed, weights_only=False)
     b = torch.load(straight, weights_only=False)
     assert a["step"] == b["step"] == 4
-    for k in a["model"]:
-        assert torch.allclose(a["model"][k].float(), b["model"][k].float(), atol=1e-5), k
+    for part in ("model", "raw") if ema else ("model",):
+        for k in a[part]:
+            assert torch.allclose(a[part][k].float(), b[part][k].float(), atol=1e-5), (part, k)
+    if ema:  # the shipped weights are the average, not the last step's
+        assert any(not torch.equal(a["model"][k], a["raw"][k]) for k in a["model"])
 
 
 def test_prior_model_trains(data):

@@ -26,7 +26,7 @@ _DTYPES = {0: np.float32, 1: np.float16, 2: np.int32}
 @dataclass(frozen=True)
 class MediaPipeConfig:
     peer: str  # runtime name of the MediaPipe model whose graph and weights start the net
-    input_size: tuple[int, int]
+    input_size: tuple[int, int]  # may differ from the graph's own (a multiple of its stride)
 
 
 def _schema():
@@ -185,6 +185,12 @@ class MediaPipeNet(nn.Module):
         ops, consts, shapes, self.input_name, out_name = read_tflite(mediapipe_model_path(cfg.peer))
         if ops[-1].kind == "LOGISTIC" and ops[-1].output == out_name:
             ops = ops[:-1]
+        graph_hw = shapes[self.input_name][1:3]
+        stride = graph_hw[0] // min(shapes[op.output][1] for op in ops if shapes[op.output][1] > 1)
+        if any(d % stride for d in cfg.input_size):
+            raise ValueError(f"input size {cfg.input_size} must be a multiple of the graph's stride {stride}")
+        # Another input size keeps every SAME pad (all strided inputs stay even) and scales the resize targets.
+        zoom = (cfg.input_size[0] / graph_hw[0], cfg.input_size[1] / graph_hw[1])
         self.logits_name = ops[-1].output
         self.embed_name = ops[-1].inputs[0]
         self.layers = nn.ModuleDict()
@@ -200,7 +206,7 @@ class MediaPipeNet(nn.Module):
             elif op.kind == "MEAN":
                 op.options["dims"] = sorted(_NHWC_TO_NCHW_AXIS[int(a)] for a in consts[op.inputs[1]].ravel())
             elif op.kind == "RESIZE_BILINEAR":
-                op.options["size"] = tuple(int(v) for v in consts[op.inputs[1]])
+                op.options["size"] = tuple(round(int(v) * z) for v, z in zip(consts[op.inputs[1]], zoom))
             elif op.kind in ("ADD", "MUL"):
                 if len(ins) != 2:
                     raise ValueError(f"{op.kind} with a constant operand is not supported")

@@ -42,13 +42,20 @@ class TrainConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     prior_mix: PriorMix = field(default_factory=PriorMix)
     init: str = ""  # checkpoint whose weights start this run (fine-tuning); optimizer and schedule start fresh
+    ema: float = 0.0  # if > 0, validate and ship an exponential moving average of the weights (decay per step)
 
 
-def _save(path: Path, net, opt, step: int, elapsed: float, cfg: TrainConfig, history: list) -> None:
+def _save(path: Path, net, ema, opt, step: int, elapsed: float, cfg: TrainConfig, history: list) -> None:
+    """'model' holds the weights to use (the average when there is one); 'raw' the optimised ones, for resume."""
     tmp = path.with_suffix(".tmp")
-    torch.save({"arch": cfg.arch, "model": net.state_dict(), "opt": opt.state_dict(), "step": step,
-                "elapsed": elapsed, "config": asdict(cfg), "history": history}, tmp)
+    extra = {"raw": net.state_dict()} if ema is not None else {}
+    torch.save({"arch": cfg.arch, "model": _shipped(net, ema).state_dict(), "opt": opt.state_dict(), "step": step,
+                "elapsed": elapsed, "config": asdict(cfg), "history": history, **extra}, tmp)
     tmp.replace(path)  # never leave a half-written checkpoint
+
+
+def _shipped(net, ema):
+    return ema.module if ema is not None else net
 
 
 def _lr(step: int, progress: float, base: float, warmup: int = 200) -> float:
@@ -76,9 +83,17 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
     ckpt_path = out / "last.pt"
     if cfg.init:
         net.load_state_dict(adapt_state(net, torch.load(cfg.init, map_location=device, weights_only=False)["model"]))
+    ema = None
+    if cfg.ema:
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        ema = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
     if resume and ckpt_path.is_file():
         ck = torch.load(ckpt_path, map_location=device, weights_only=False)
-        net.load_state_dict(ck["model"])
+        net.load_state_dict(ck.get("raw", ck["model"]))
+        if ema is not None:
+            ema.module.load_state_dict(ck["model"])
+            ema.n_averaged.fill_(ck["step"])
         opt.load_state_dict(ck["opt"])
         step, done_before, history = ck["step"], ck["elapsed"], ck["history"]
     items = load_cache(Path(cfg.cache))
@@ -109,21 +124,25 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if ema is not None:
+            ema.update_parameters(net)
         step += 1
         writer.writerow([step, time.time() - start, float(loss.detach())] + [parts.get(k, 0.0) for k in ("bce", "dice", "topk", "cluster")])
         bar.update(1)
         bar.set_postfix(loss=f"{parts['bce']:.3f}", done=f"{100 * progress_now():.0f}%")
         if time.time() - last_ckpt > 300:
-            _save(ckpt_path, net, opt, step, done_before + time.time() - start, cfg, history)
+            _save(ckpt_path, net, ema, opt, step, done_before + time.time() - start, cfg, history)
             last_ckpt = time.time()
         if time.time() - last_val > cfg.val_every_min * 60:
-            history.append({"step": step, **validate(net.eval(), cfg.arch, Path(cfg.val_davis), cfg.val_sequences)})
+            history.append({"step": step, **validate(_shipped(net, ema).eval(), cfg.arch, Path(cfg.val_davis),
+                                                     cfg.val_sequences)})
             net.train()
             last_val = time.time()
             log.flush()
     bar.close()
-    history.append({"step": step, **validate(net.eval(), cfg.arch, Path(cfg.val_davis), cfg.val_sequences)})
-    _save(ckpt_path, net, opt, step, done_before + time.time() - start, cfg, history)
+    history.append({"step": step, **validate(_shipped(net, ema).eval(), cfg.arch, Path(cfg.val_davis),
+                                             cfg.val_sequences)})
+    _save(ckpt_path, net, ema, opt, step, done_before + time.time() - start, cfg, history)
     log.close()
     (out / "history.json").write_text(json.dumps(history, indent=2) + "\n")
     plot_curves(out)
