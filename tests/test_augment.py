@@ -8,7 +8,7 @@ pytest.importorskip("torch", reason="training tests need the train extra (torch)
 
 from danmask.synthetic import person_mask  # noqa: E402
 from danmask.train.augment import crop_resize, random_affine, synth_prior, tps_warp  # noqa: E402
-from danmask.train.data import Item, SegDataset, paste  # noqa: E402
+from danmask.train.data import Item, SegDataset, paste, salient_only  # noqa: E402
 
 
 def _scene(h: int = 120, w: int = 200):
@@ -74,3 +74,33 @@ def test_dataset_sample_is_deterministic_and_well_formed():
         assert a[k].shape[-2:] == (72, 128)
         assert (a[k] == b[k]).all()
     assert a["image"].shape[0] == 3 and 0 <= a["label"].min() and a["label"].max() <= 1
+
+
+def test_salient_only_drops_people_far_smaller_than_the_main_one():
+    label = np.zeros((120, 200), np.uint8)
+    label[20:110, 20:60] = 255  # the main person
+    label[40:60, 63:70] = 255  # an arm 3 px away: part of the same person
+    label[10:20, 150:156] = 255  # a distant passer-by, 1.7 % of the main area
+    label[9, 150:156] = 100  # their soft edge
+    ignore = np.zeros_like(label)
+    out, ign = salient_only(label, ignore, ratio=0.1)
+    assert (out[20:110, 20:60] == 255).all() and (out[40:60, 63:70] == 255).all()
+    assert out[5:25, 145:160].max() == 0
+    assert ign[9, 150] == 0 or out[9, 150] == 0  # the soft edge is either cleared or not taught
+    # people of similar size all stay (a street of pedestrians), and an empty label is untouched
+    crowd = np.zeros_like(label)
+    crowd[10:40, 10:20] = crowd[50:75, 100:110] = 255
+    assert np.array_equal(salient_only(crowd, ignore, 0.1)[0], crowd)
+    assert salient_only(np.zeros_like(label), ignore)[0].max() == 0
+
+
+def test_balanced_groups_draw_small_groups_more_often():
+    big = [Item("clips", f"c{i}", np.zeros((32, 32, 3), np.uint8), np.zeros((32, 32), np.uint8),
+                np.zeros((32, 32), np.uint8)) for i in range(100)]
+    small = [Item("coco", f"k{i}", np.full((32, 32, 3), 255, np.uint8), np.zeros((32, 32), np.uint8),
+                  np.zeros((32, 32), np.uint8)) for i in range(4)]
+    for balance, expected in ((False, 4 / 104), (True, 2 / 12)):
+        ds = SegDataset(big + small, (16, 16), prior=False, paste_p=0.0, balance=balance)
+        rng = np.random.default_rng(0)
+        share = np.mean([ds._pick(rng)[0].max() == 255 for _ in range(3000)])
+        assert share == pytest.approx(expected, abs=0.02)

@@ -81,15 +81,47 @@ def paste(bg: np.ndarray, people: list[tuple[np.ndarray, np.ndarray]], rng: np.r
     return img.astype(np.uint8), (label * 255).astype(np.uint8)
 
 
+def salient_only(label: np.ndarray, ignore: np.ndarray, ratio: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+    """Keep the main people of a label; make people far smaller than the largest one background.
+
+    Teachers and COCO mark every person, down to a seated audience or distant pedestrians; DAVIS and the product
+    want the salient ones (danmaku should pass behind the dancer, not vanish over a crowd). Parts closer than a
+    few pixels count as one person (a limb cut off by the threshold stays), and the edge of a dropped person is
+    ignored rather than taught either way. Only relative size counts: a street of equally small people stays.
+    """
+    fg = label > 127
+    if not fg.any():
+        return label, ignore
+    n, comp, stats, _ = cv2.connectedComponentsWithStats(cv2.dilate(fg.astype(np.uint8), np.ones((7, 7), np.uint8)))
+    areas = np.bincount(comp[fg], minlength=n)  # person pixels per (dilated) component
+    small = np.nonzero((areas > 0) & (areas < ratio * areas.max()))[0]
+    if not len(small):
+        return label, ignore
+    drop = np.isin(comp, small)
+    edge = cv2.dilate(drop.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    label, ignore = label.copy(), ignore.copy()
+    label[drop] = 0
+    ignore[edge & ~drop & (label > 0)] = 255
+    return label, ignore
+
+
 class SegDataset(Dataset):
     """Infinite-style dataset: index -> a fresh random sample (seeded by index and epoch for determinism)."""
 
     def __init__(self, items: list[Item], size: tuple[int, int], prior: bool, length: int = 10**7,
-                 paste_p: float = 0.35, seed: int = 0, prior_mix: PriorMix = PriorMix()) -> None:
+                 paste_p: float = 0.35, seed: int = 0, prior_mix: PriorMix = PriorMix(), salient: float = 0.0,
+                 balance: bool = False) -> None:
         self.items, self.size, self.prior, self.length = items, size, prior, length
+        self.salient = salient  # 0: every labelled person; r > 0: drop people under r x the largest one's area
         self.prior_mix = prior_mix
         self.paste_p, self.seed = paste_p, seed
         self.people = cutouts(items)
+        # balance: groups drawn with probability ~ sqrt(size), so one long clip's near-duplicate frames do not
+        # dominate; otherwise every sample is equally likely.
+        names = sorted({it.group for it in items})
+        self.groups = [[it for it in items if it.group == g] for g in names]
+        weights = np.sqrt([len(m) for m in self.groups]) if balance else np.array([len(m) for m in self.groups], float)
+        self.group_p = weights / weights.sum()
         self.backgrounds = [it for it in items if it.group in BACKGROUND_GROUPS or
                             (it.group == "coco" and it.label.max() == 0)]
 
@@ -100,9 +132,15 @@ class SegDataset(Dataset):
         if self.backgrounds and self.people and rng.random() < self.paste_p:
             bg = self.backgrounds[int(rng.integers(len(self.backgrounds)))]
             rgb, label = paste(bg.rgb, self.people, rng)
-            return rgb, label, np.zeros_like(label)
-        it = self.items[int(rng.integers(len(self.items)))]
-        return it.rgb, it.label, it.ignore
+            ignore = np.zeros_like(label)
+            it = None
+        else:
+            members = self.groups[int(rng.choice(len(self.groups), p=self.group_p))]
+            it = members[int(rng.integers(len(members)))]
+            rgb, label, ignore = it.rgb, it.label, it.ignore
+        if self.salient and (it is None or it.group != "davis-person"):  # DAVIS masks hold only the salient one
+            label, ignore = salient_only(label, ignore, self.salient)
+        return rgb, label, ignore
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng((self.seed, index))

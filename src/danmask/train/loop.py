@@ -42,6 +42,8 @@ class TrainConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     prior_mix: PriorMix = field(default_factory=PriorMix)
     init: str = ""  # checkpoint whose weights start this run (fine-tuning); optimizer and schedule start fresh
+    salient: float = 0.0  # > 0: people smaller than this share of the largest one are background (data.salient_only)
+    balance: bool = False  # draw label groups ~ sqrt(size) instead of every sample equally (data.SegDataset)
     ema: float = 0.0  # if > 0, validate and ship an exponential moving average of the weights (decay per step)
 
 
@@ -97,7 +99,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
         opt.load_state_dict(ck["opt"])
         step, done_before, history = ck["step"], ck["elapsed"], ck["history"]
     items = load_cache(Path(cfg.cache))
-    ds = SegDataset(items, input_size(cfg.arch), prior, paste_p=cfg.paste_p, seed=cfg.seed, prior_mix=cfg.prior_mix)
+    ds = SegDataset(items, input_size(cfg.arch), prior, paste_p=cfg.paste_p, seed=cfg.seed, prior_mix=cfg.prior_mix,
+                   salient=cfg.salient, balance=cfg.balance)
     sampler = range(step * cfg.batch, ds.length)  # resume continues the same sample stream
     loader = DataLoader(ds, batch_size=cfg.batch, sampler=sampler, num_workers=cfg.workers,
                         persistent_workers=cfg.workers > 0, prefetch_factor=4 if cfg.workers else None)
