@@ -119,10 +119,27 @@ def fuse_labels(gt: np.ndarray | None, rvm: np.ndarray, mp: np.ndarray, gt_is_hu
     if gt is not None and gt_is_human:
         label = gt.astype(np.float32)
         disagree = (np.abs(label - rvm) > 0.5) & near_boundary  # coarse polygon edges vs matting edges
-        return label, disagree
+        return label, disagree | unsalient(gt, rvm)
     other = gt.astype(np.float32) if gt is not None else mp
     disagree = (np.abs(other - rvm) > 0.5) & near_boundary
     return rvm.astype(np.float32), disagree
+
+
+def unsalient(gt: np.ndarray, alpha: np.ndarray, min_alpha: float = 0.5) -> np.ndarray:
+    """Annotated people that RVM, a salient-person matting model, mostly leaves out: a crowd behind the subject.
+
+    COCO annotates every person; DAVIS and the product want the main ones. Where the two disagree about a whole
+    person, the loss ignores that person instead of teaching either answer.
+    """
+    n, comp = cv2.connectedComponents(cv2.dilate(gt.astype(np.uint8), np.ones((5, 5), np.uint8)))
+    comp[~gt] = 0
+    counts = np.bincount(comp.ravel(), minlength=n)
+    mean_alpha = np.bincount(comp.ravel(), weights=alpha.ravel(), minlength=n) / np.maximum(counts, 1)
+    left_out = np.nonzero(mean_alpha < min_alpha)[0]
+    left_out = left_out[left_out > 0]
+    if not len(left_out):
+        return np.zeros_like(gt, dtype=bool)
+    return cv2.dilate(np.isin(comp, left_out).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
 
 
 def build_cache(samples: Iterator[Sample], out_dir: Path, rvm_path: str, human_groups: set[str],
