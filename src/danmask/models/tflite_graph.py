@@ -227,7 +227,7 @@ class MediaPipeNet(nn.Module):
         self.register_buffer("std", torch.tensor(STD).view(1, 3, 1, 1))
 
     def forward(self, x: torch.Tensor, return_embed: bool = False):
-        rgb = x[:, :3] * self.std + self.mean
+        rgb = (x if self.in_ch == 3 else x[:, :3]) * self.std + self.mean
         env = {self.input_name: torch.cat([rgb, x[:, 3:]], 1) if self.in_ch > 3 else rgb}
         for kind, key, ins, out, opt in self.plan:
             a = [env[n] for n in ins]

@@ -13,7 +13,7 @@ from ..errors import ModelError
 from .base import ModelSpec, SegModel
 
 WEIGHTS_DIR = Path(__file__).with_name("weights")
-DEFAULT_MODEL = "airseg-cpu"
+DEFAULT_MODEL = "mpft-cpu"
 
 _PEERS = {
     "mediapipe-selfie": ModelSpec(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -53,8 +54,10 @@ def export_onnx(net: nn.Module, arch: str, out: Path, blur: bool = True, gain: f
     args = (torch.rand(1, 3, h, w),) + ((torch.rand(1, 1, h, w),) if prior else ())
     names = ["src", "prior"] if prior else ["src"]
     out.parent.mkdir(parents=True, exist_ok=True)
-    torch.onnx.export(wrapper, args, str(out), input_names=names, output_names=["mask"], opset_version=17,
-                      dynamo=False)
+    with warnings.catch_warnings():  # torch's note that it could not pre-compute a Slice: harmless, only noise
+        warnings.filterwarnings("ignore", message="Constant folding", category=UserWarning)
+        torch.onnx.export(wrapper, args, str(out), input_names=names, output_names=["mask"], opset_version=17,
+                          dynamo=False)
     spec = {"name": out.stem, "input_size": [h, w], "takes_prior": prior, "output": "probability",
             "backend": "onnx", "path": out.name, "licence": "Apache-2.0",
             "description": f"danmask {arch}" + (f", fine-tuned from {origin}" if (origin := initialised_from(arch)) else ""),
