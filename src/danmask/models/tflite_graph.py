@@ -73,7 +73,8 @@ def read_tflite(path: str | Path) -> tuple[list[_Op], dict[str, np.ndarray], dic
     for i in range(graph.OperatorsLength()):
         op = graph.Operators(i)
         code = model.OperatorCodes(op.OpcodeIndex())
-        kind = code.CustomCode().decode() if code.CustomCode() else op_names[max(code.BuiltinCode(), code.DeprecatedBuiltinCode())]
+        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())  # old files keep it in the deprecated field
+        kind = code.CustomCode().decode() if code.CustomCode() else op_names[builtin]
         ins = [names[j] for j in op.InputsAsNumpy() if j >= 0]
         out = names[op.OutputsAsNumpy()[0]]
         if kind == "DEQUANTIZE" and ins[0] in consts:
@@ -118,7 +119,8 @@ def _same_pad(size: int, k: int, stride: int, dilation: int) -> tuple[int, int]:
 
 
 class _Conv(nn.Module):
-    def __init__(self, op: _Op, weight: np.ndarray, bias: np.ndarray, in_shape: tuple[int, ...], depthwise: bool) -> None:
+    def __init__(self, op: _Op, weight: np.ndarray, bias: np.ndarray, in_shape: tuple[int, ...],
+                 depthwise: bool) -> None:
         super().__init__()
         o = op.options
         if depthwise:  # (1, kh, kw, C*M) -> (C*M, 1, kh, kw)

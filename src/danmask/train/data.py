@@ -92,7 +92,7 @@ def salient_only(label: np.ndarray, ignore: np.ndarray, ratio: float = 0.1) -> t
     fg = label > 127
     if not fg.any():
         return label, ignore
-    n, comp, stats, _ = cv2.connectedComponentsWithStats(cv2.dilate(fg.astype(np.uint8), np.ones((7, 7), np.uint8)))
+    n, comp = cv2.connectedComponents(cv2.dilate(fg.astype(np.uint8), np.ones((7, 7), np.uint8)))
     areas = np.bincount(comp[fg], minlength=n)  # person pixels per (dilated) component
     small = np.nonzero((areas > 0) & (areas < ratio * areas.max()))[0]
     if not len(small):
@@ -120,7 +120,8 @@ class SegDataset(Dataset):
         # dominate; otherwise every sample is equally likely.
         names = sorted({it.group for it in items})
         self.groups = [[it for it in items if it.group == g] for g in names]
-        weights = np.sqrt([len(m) for m in self.groups]) if balance else np.array([len(m) for m in self.groups], float)
+        sizes = np.array([len(m) for m in self.groups], float)
+        weights = np.sqrt(sizes) if balance else sizes
         self.group_p = weights / weights.sum()
         self.backgrounds = [it for it in items if it.group in BACKGROUND_GROUPS or
                             (it.group == "coco" and it.label.max() == 0)]

@@ -58,9 +58,10 @@ def export_onnx(net: nn.Module, arch: str, out: Path, blur: bool = True, gain: f
         warnings.filterwarnings("ignore", message="Constant folding", category=UserWarning)
         torch.onnx.export(wrapper, args, str(out), input_names=names, output_names=["mask"], opset_version=17,
                           dynamo=False)
+    origin = initialised_from(arch)
     spec = {"name": out.stem, "input_size": [h, w], "takes_prior": prior, "output": "probability",
             "backend": "onnx", "path": out.name, "licence": "Apache-2.0",
-            "description": f"danmask {arch}" + (f", fine-tuned from {origin}" if (origin := initialised_from(arch)) else ""),
+            "description": f"danmask {arch}" + (f", fine-tuned from {origin}" if origin else ""),
             "extra": {"arch": arch, "blur": blur, "gain": gain, **(meta or {})}}
     _embed_metadata(out, spec)
     out.with_suffix(".json").write_text(json.dumps(spec, indent=2) + "\n")
