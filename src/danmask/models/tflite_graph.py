@@ -201,7 +201,11 @@ class MediaPipeNet(nn.Module):
             key = _key(op.output)
             ins = [n for n in op.inputs if n not in consts]
             if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
-                self.layers[key] = _Conv(op, consts[op.inputs[1]], consts[op.inputs[2]], shapes[op.inputs[0]],
+                weight = consts[op.inputs[1]]
+                if op.inputs[0] == self.input_name and in_ch > weight.shape[3]:
+                    # extra input channels (a prior mask) start with zero weight: no effect until trained
+                    weight = np.pad(weight, ((0, 0), (0, 0), (0, 0), (0, in_ch - weight.shape[3])))
+                self.layers[key] = _Conv(op, weight, consts[op.inputs[2]], shapes[op.inputs[0]],
                                          op.kind == "DEPTHWISE_CONV_2D")
             elif op.kind == "Convolution2DTransposeBias":
                 self.layers[key] = _TransposeConv(op, consts[op.inputs[1]], consts[op.inputs[2]])
@@ -215,16 +219,6 @@ class MediaPipeNet(nn.Module):
             elif op.kind not in ("RELU", "HARD_SWISH", "LOGISTIC"):
                 raise ValueError(f"TFLite op {op.kind} is not supported")
             self.plan.append((op.kind, key, ins, op.output, op.options))
-        first = next(m for m in self.layers.values() if isinstance(m, _Conv)).conv
-        if in_ch != first.in_channels:  # extra input channels (a prior mask) start with zero weight: no effect
-            grown = nn.Conv2d(in_ch, first.out_channels, first.kernel_size, first.stride, first.padding,
-                              first.dilation, first.groups)
-            with torch.no_grad():
-                grown.weight.zero_()
-                grown.weight[:, : first.in_channels] = first.weight
-                grown.bias.copy_(first.bias)
-            first_key = next(k for k, m in self.layers.items() if isinstance(m, _Conv))
-            self.layers[first_key].conv = grown
         self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(STD).view(1, 3, 1, 1))
 
