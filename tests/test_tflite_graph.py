@@ -55,6 +55,30 @@ def test_onnx_export_of_replayed_graph(tmp_path):
     assert mask.shape == (h, w)
 
 
+def test_export_graph_keeps_onnx_runtime_on_its_fast_path(tmp_path):
+    """TF SAME pads go inside the Conv nodes, SE means are GlobalAveragePools and the input is not normalised
+    only to be un-normalised: each of these otherwise costs ONNX Runtime a layout change or a pass."""
+    import onnx
+
+    from danmask.models.postprocess import SoftEdges
+    from danmask.train.export import ExportWrapper
+
+    net = create_model("mpft-prior").eval()
+    graph = onnx.load(str(export_onnx(net, "mpft-prior", tmp_path / "p.onnx"))).graph
+    ops = [n.op_type for n in graph.node]
+    assert ops.count("Pad") == ops.count("Sub") == 1 and "ReduceMean" not in ops  # the Pad, Sub: SoftEdges'
+    assert ops.count("GlobalAveragePool") == 10
+    asymmetric = [n for n in graph.node if n.op_type == "Conv"
+                  for a in n.attribute if a.name == "pads" and a.ints[:2] != a.ints[2:]]
+    assert len(asymmetric) == 4
+    h, w = input_size("mpft-prior")
+    x, prior = torch.rand(1, 3, h, w), torch.rand(1, 1, h, w)
+    with torch.no_grad():
+        direct = ExportWrapper(net, prior=True)(x, prior)
+        via_norm = SoftEdges()(net(Normalize()(x), prior))
+    assert torch.allclose(direct, via_norm, atol=1e-5)
+
+
 def test_other_input_sizes_scale_the_graph():
     from danmask.models.tflite_graph import MediaPipeConfig, MediaPipeNet
 

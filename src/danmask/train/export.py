@@ -26,11 +26,13 @@ class ExportWrapper(nn.Module):
     def __init__(self, net: nn.Module, prior: bool, blur: bool = True, gain: float = 1.5) -> None:
         super().__init__()
         self.net, self.prior = net, prior
+        # a net that would undo the normalisation first thing takes [0, 1] RGB directly (two fewer passes)
+        self.unit_rgb = getattr(net, "accepts_unit_rgb", False)
         self.norm, self.edges = Normalize(), SoftEdges(blur, gain)
 
     def forward(self, src: torch.Tensor, prior: torch.Tensor | None = None) -> torch.Tensor:
-        x = self.norm(src)
-        logits = self.net(x, prior) if self.prior else self.net(x)
+        x, kw = (src, {"unit_rgb": True}) if self.unit_rgb else (self.norm(src), {})
+        logits = self.net(x, prior, **kw) if self.prior else self.net(x, **kw)
         return self.edges(logits)
 
 
