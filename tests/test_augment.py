@@ -56,6 +56,22 @@ def test_synth_prior_covers_empty_follow_and_distrust():
     assert random_affine(m, rng, 0.0).shape == m.shape
 
 
+def test_phantom_prior_teaches_dropping_false_positives():
+    """An empty frame must sometimes come with a non-empty prior, or the net learns to keep its own mistakes."""
+    from danmask.train.augment import PriorMix
+
+    empty = np.zeros((72, 128), np.float32)
+    rng = np.random.default_rng(1)
+    assert all(synth_prior(empty, rng).max() == 0 for _ in range(50))
+    phantoms = [synth_prior(empty, rng, PriorMix(phantom=1.0)) for _ in range(50)]
+    assert all(0.3 < p.max() <= 1.0 for p in phantoms)
+    _, lab = _scene()
+    m = lab.astype(np.float32) / 255
+    for _ in range(20):
+        p = synth_prior(m, rng, PriorMix(empty=1.0, follow=0.0, phantom=1.0))
+        assert p[m >= 0.5].max() == 0 and p.max() > 0.3  # the phantom lies only where nobody is
+
+
 def test_paste_label_is_union_of_alphas():
     bg = np.full((90, 160, 3), 100, np.uint8)
     img, lab = _scene(60, 40)

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ..synthetic import person_mask
+
 
 def crop_resize(arrays: list[np.ndarray], out_hw: tuple[int, int], rng: np.random.Generator,
                 zoom: tuple[float, float] = (0.55, 1.35)) -> list[np.ndarray]:
@@ -100,17 +102,33 @@ class PriorMix:
     empty: float = 0.2  # first frame, someone entering
     follow: float = 0.5  # slightly moved: learn to follow
     soft: float = 0.0  # moved, blurred and faded: what the model's own uncertain output looks like
+    # Independent of the above: a person-shaped blob added where the label has none. Without it a frame with
+    # nobody in it only ever comes with an empty prior, so the net never learns to drop its own false positive
+    # and keeps it frame after frame.
+    phantom: float = 0.0
 
 
 def synth_prior(label: np.ndarray, rng: np.random.Generator, mix: PriorMix = PriorMix()) -> np.ndarray:
     """Previous-frame mask for prior-mask models: empty, slightly moved (follow), soft and faded (its own
-    uncertain output), or strongly moved (distrust). Values in [0, 1]."""
+    uncertain output), or strongly moved (distrust); sometimes plus a phantom person. Values in [0, 1]."""
     r = rng.random()
     if r < mix.empty:
-        return np.zeros_like(label)
-    if r < mix.empty + mix.follow:
-        return random_affine(label, rng, 0.04)
-    if r < mix.empty + mix.follow + mix.soft:
+        prior = np.zeros_like(label)
+    elif r < mix.empty + mix.follow:
+        prior = random_affine(label, rng, 0.04)
+    elif r < mix.empty + mix.follow + mix.soft:
         faded = cv2.GaussianBlur(random_affine(label, rng, 0.08), (0, 0), rng.uniform(1, 4))
-        return faded * np.float32(rng.uniform(0.2, 1.0))
-    return random_affine(label, rng, 0.25)
+        prior = faded * np.float32(rng.uniform(0.2, 1.0))
+    else:
+        prior = random_affine(label, rng, 0.25)
+    if rng.random() < mix.phantom:
+        prior = np.maximum(prior, phantom_person(label.shape, rng) * (label < 0.5))
+    return prior
+
+
+def phantom_person(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """A soft person silhouette of random place, size and strength: a false positive as a net would paint it."""
+    h, w = shape
+    blob = person_mask(h, w, rng.uniform(0.1, 0.9) * w, rng.uniform(0.3, 0.8) * h, rng.uniform(0.3, 0.9))
+    blob = cv2.GaussianBlur(blob.astype(np.float32), (0, 0), rng.uniform(0.5, 3.0))
+    return blob * np.float32(rng.uniform(0.4, 1.0))
