@@ -290,5 +290,8 @@ def _key(name: str) -> str:
     return name.replace("/", "__").replace(".", "_")
 
 
-MEDIAPIPE_CONFIGS = {"mpft-cpu": MediaPipeConfig("mediapipe-selfie-landscape", (144, 256))}
+# Larger inputs see small, full-body people in more pixels; the weights are the same shapes at every size.
+MEDIAPIPE_CONFIGS = {"mpft-cpu": MediaPipeConfig("mediapipe-selfie-landscape", (144, 256)),
+                     "mpft-gpu": MediaPipeConfig("mediapipe-selfie-landscape", (208, 368)),
+                     "mpft-server": MediaPipeConfig("mediapipe-selfie-landscape", (288, 512))}
 PRIOR_MEDIAPIPE_CONFIGS = {"mpft-prior": MediaPipeConfig("mediapipe-selfie-landscape", (144, 256))}
