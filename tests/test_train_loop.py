@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -89,6 +90,26 @@ def test_fit_cli_errors_are_one_line(data, capsys):
     assert "valid: airseg-cpu" in capsys.readouterr().err
     assert main(["train", "fit", "--cache", str(data / "missing"), "--steps", "1"]) == 2
     assert "run `danmask train labels` first" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.json")),
+                         ids=lambda p: p.stem)
+def test_recorded_configs_still_parse(path):
+    """Every config in configs/ is the exact record of a run; it must stay loadable as the code moves on."""
+    import argparse
+
+    from danmask.commands.train import fit_config
+
+    flags = dict.fromkeys(("arch", "cache", "out", "minutes", "steps", "batch", "threads", "seed", "device"))
+    cfg = fit_config(argparse.Namespace(config=str(path), **flags))
+    assert cfg.out.startswith("runs/") and cfg.arch == json.loads(path.read_text())["arch"]
+
+
+def test_fit_config_with_a_bad_nested_key_is_one_line(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"arch": "airseg-cpu", "loss": {"edge_wieght": 5}}))
+    assert main(["train", "fit", "--config", str(bad)]) == 2
+    assert "edge_wieght" in capsys.readouterr().err
 
 
 def test_export_checkpoint_cli(data, capsys):

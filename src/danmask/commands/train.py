@@ -4,6 +4,10 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..train.loop import TrainConfig
 
 EPILOG = """\
 A full run, as used for the shipped weights (see docs/models/):
@@ -71,15 +75,28 @@ def run_labels(args: argparse.Namespace) -> int:
 
 
 def run_fit(args: argparse.Namespace) -> int:
-    from dataclasses import fields
-
     from ..errors import DanmaskError
 
     _needs_torch()
+    from ..train.loop import train
+
+    cfg = fit_config(args)
+    if not Path(cfg.cache).is_dir():
+        raise DanmaskError(f"{cfg.cache}: no label cache; run `danmask train labels` first")
+    ckpt = train(cfg, resume=args.resume, progress=not args.quiet)
+    print(f"checkpoint: {ckpt}\nloss curve: {Path(cfg.out) / 'loss.png'}")
+    return 0
+
+
+def fit_config(args: argparse.Namespace) -> TrainConfig:
+    """The TrainConfig of `train fit`: the --config file, then any flags given on the command line."""
+    from dataclasses import fields
+
+    from ..errors import DanmaskError
     from ..models import model_names
     from ..train.augment import PriorMix
     from ..train.losses import LossConfig
-    from ..train.loop import TrainConfig, train
+    from ..train.loop import TrainConfig
 
     raw: dict = {}
     if args.config:
@@ -97,15 +114,13 @@ def run_fit(args: argparse.Namespace) -> int:
         raise DanmaskError(f"unknown config keys: {', '.join(sorted(unknown))}")
     if raw.get("arch", "airseg-cpu") not in model_names():
         raise DanmaskError(f"unknown architecture '{raw['arch']}'; valid: {', '.join(model_names())}")
-    if "loss" in raw:
-        raw["loss"] = LossConfig(**raw["loss"])
-    if "prior_mix" in raw:
-        raw["prior_mix"] = PriorMix(**raw["prior_mix"])
+    try:
+        if "loss" in raw:
+            raw["loss"] = LossConfig(**raw["loss"])
+        if "prior_mix" in raw:
+            raw["prior_mix"] = PriorMix(**raw["prior_mix"])
+    except TypeError as exc:  # an unknown key inside "loss" or "prior_mix"
+        raise DanmaskError(f"{args.config}: {exc}") from exc
     if "val_sequences" in raw:
         raw["val_sequences"] = tuple(raw["val_sequences"])
-    cfg = TrainConfig(**raw)
-    if not Path(cfg.cache).is_dir():
-        raise DanmaskError(f"{cfg.cache}: no label cache; run `danmask train labels` first")
-    ckpt = train(cfg, resume=args.resume, progress=not args.quiet)
-    print(f"checkpoint: {ckpt}\nloss curve: {Path(cfg.out) / 'loss.png'}")
-    return 0
+    return TrainConfig(**raw)
