@@ -98,10 +98,9 @@ def test_recorded_configs_still_parse(path):
     """Every config in configs/ is the exact record of a run; it must stay loadable as the code moves on."""
     import argparse
 
-    from danmask.commands.train import fit_config
+    from danmask.commands.train import FIT_FLAGS, fit_config
 
-    flags = dict.fromkeys(("arch", "cache", "out", "minutes", "steps", "batch", "threads", "seed", "device"))
-    cfg = fit_config(argparse.Namespace(config=str(path), **flags))
+    cfg = fit_config(argparse.Namespace(config=str(path), **dict.fromkeys(FIT_FLAGS)))
     assert cfg.out.startswith("runs/") and cfg.arch == json.loads(path.read_text())["arch"]
 
 

@@ -88,6 +88,9 @@ def run_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+FIT_FLAGS = ("arch", "cache", "out", "minutes", "steps", "batch", "threads", "seed", "device")  # override the file
+
+
 def fit_config(args: argparse.Namespace) -> TrainConfig:
     """The TrainConfig of `train fit`: the --config file, then any flags given on the command line."""
     from dataclasses import fields
@@ -105,7 +108,7 @@ def fit_config(args: argparse.Namespace) -> TrainConfig:
             raw.pop("note", None)  # a human-readable record of what happened to the run
         except (OSError, ValueError) as exc:
             raise DanmaskError(f"{args.config}: unreadable config ({exc})") from exc
-    for name in ("arch", "cache", "out", "minutes", "steps", "batch", "threads", "seed", "device"):
+    for name in FIT_FLAGS:
         if getattr(args, name) is not None:
             raw[name] = getattr(args, name)
     known = {f.name for f in fields(TrainConfig)}

@@ -113,6 +113,10 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
             return step / cfg.steps
         return (done_before + time.time() - start) / (cfg.minutes * 60)
 
+    def validated() -> dict:
+        """Held-out scores of the weights that would ship now."""
+        return {"step": step, **validate(_shipped(net, ema).eval(), cfg.arch, Path(cfg.val_davis), cfg.val_sequences)}
+
     bar = tqdm(total=cfg.steps or None, initial=step, disable=not progress, desc=cfg.arch, unit="it")
     net.train()
     for batch in loader:
@@ -137,14 +141,12 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
             _save(ckpt_path, net, ema, opt, step, done_before + time.time() - start, cfg, history)
             last_ckpt = time.time()
         if time.time() - last_val > cfg.val_every_min * 60:
-            history.append({"step": step, **validate(_shipped(net, ema).eval(), cfg.arch, Path(cfg.val_davis),
-                                                     cfg.val_sequences)})
+            history.append(validated())
             net.train()
             last_val = time.time()
             log.flush()
     bar.close()
-    history.append({"step": step, **validate(_shipped(net, ema).eval(), cfg.arch, Path(cfg.val_davis),
-                                             cfg.val_sequences)})
+    history.append(validated())
     _save(ckpt_path, net, ema, opt, step, done_before + time.time() - start, cfg, history)
     log.close()
     (out / "history.json").write_text(json.dumps(history, indent=2) + "\n")
