@@ -56,7 +56,11 @@ class Segmenter:
     Args:
         model: a loaded SegModel, or a registry name / .onnx path for `load_model`.
         config: temporal switches; defaults to everything on.
-        mask_size: (h, w) of the returned masks; defaults to the model's input size.
+        mask_size: (h, w) of the returned masks; defaults to the model's input size, or for a person-tracking
+            model (which pastes each person's crop into the frame) to the frame's size.
+
+    After each step, `people` holds the tracked people of that frame (id, salient, soft mask at `mask_size`)
+    for models that track people, and is empty for whole-frame models.
     """
 
     def __init__(
@@ -66,9 +70,12 @@ class Segmenter:
         if not hasattr(self.model, "predict") or not hasattr(self.model, "spec"):
             raise ModelError(f"{model!r} is not a segmentation model (needs .spec and .predict)")
         self.config = config or TemporalConfig()
-        self.mask_size = tuple(mask_size) if mask_size else tuple(self.model.spec.input_size)
-        if len(self.mask_size) != 2 or min(self.mask_size) < 1:
+        self.tracks_people = bool(getattr(self.model, "tracks_people", False))
+        default = None if self.tracks_people else tuple(self.model.spec.input_size)
+        self.mask_size = tuple(mask_size) if mask_size else default
+        if self.mask_size is not None and (len(self.mask_size) != 2 or min(self.mask_size) < 1):
             raise ValueError(f"mask_size must be (height, width), got {mask_size}")
+        self.people: list = []
         self.uses_prior = self.config.prior and bool(self.model.spec.takes_prior)
         # danmask's exported graphs end in the same blur + curve: smoothing twice would only soften edges
         self.smooth_here = self.config.smooth and not self.model.spec.extra.get("blur", False)
@@ -89,6 +96,9 @@ class Segmenter:
         self.still.reset()
         self.jitter.reset()
         self._prior = self._last = self._last_time = None
+        self.people = []
+        if self.tracks_people:
+            self.model.reset()
 
     def step(self, rgb: np.ndarray, pts_seconds: float | None = None) -> np.ndarray:
         """Segment the next displayed frame.
@@ -114,7 +124,7 @@ class Segmenter:
             self.stats.skipped += 1
             self._last_time = t
             return self._last.copy()
-        mask = self._infer(rgb)
+        mask = self._infer(rgb, t)
         if self.config.jitter:
             mask = self.jitter.update(mask, dt)
         self._prior = mask
@@ -130,7 +140,11 @@ class Segmenter:
             return float(pts_seconds)
         return self._last_time + 1 / 30 if self._last_time is not None else 0.0
 
-    def _infer(self, rgb: np.ndarray) -> np.ndarray:
+    def _infer(self, rgb: np.ndarray, t: float) -> np.ndarray:
+        if self.tracks_people:
+            mask = self.model.track(rgb, t, self.mask_size)
+            self.people = self.model.people
+            return mask
         prior = self._prior if self.uses_prior else None
         raw = np.asarray(self.model.predict(rgb, prior), dtype=np.float32)
         if raw.ndim != 2:

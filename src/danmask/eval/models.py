@@ -6,7 +6,8 @@ from pathlib import Path
 
 from ..errors import ModelError
 from ..runtime.base import SegModel
-from .recurrent_peer import DEFAULT_INPUT_SIZE, RecurrentOnnxPeer, is_recurrent, onnx_session
+from ..runtime.onnx_backend import session
+from .recurrent_peer import DEFAULT_INPUT_SIZE, RecurrentOnnxPeer, is_recurrent
 
 
 def load_eval_model(ref: str, threads: int = 1, device: str = "auto",
@@ -16,9 +17,9 @@ def load_eval_model(ref: str, threads: int = 1, device: str = "auto",
 
     path = Path(ref)
     if path.suffix == ".onnx" and path.is_file() and not path.with_suffix(".json").is_file():
-        session = onnx_session(path, threads, device)
-        if is_recurrent(session):
-            return RecurrentOnnxPeer(path, session, recurrent_size)
+        graph = session(str(path), threads, device)
+        if is_recurrent(graph):
+            return RecurrentOnnxPeer(path, graph, recurrent_size)
     return load_model(ref, threads=threads, device=device)
 
 

@@ -19,22 +19,6 @@ _STATE_INPUT = re.compile(r"^r\d+i$")
 _ALPHA_NAMES = ("pha", "alpha", "mask")
 
 
-def onnx_session(path: Path, threads: int, device: str):
-    """An ONNX Runtime session with the runtime's provider choice; a broken file is a ModelError."""
-    import onnxruntime as ort
-
-    from ..runtime.onnx_backend import _providers
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = max(1, int(threads))
-    opts.inter_op_num_threads = 1
-    opts.log_severity_level = 3
-    try:
-        return ort.InferenceSession(str(path), opts, providers=_providers(device))
-    except Exception as exc:  # onnxruntime raises several unrelated types for bad files
-        raise ModelError(f"{path}: cannot load ONNX model ({str(exc).splitlines()[0]})") from exc
-
-
 def is_recurrent(session) -> bool:
     """True for graphs with an NHWC `src` and only `r<k>i` state inputs besides it."""
     names = {i.name for i in session.get_inputs()}

@@ -51,8 +51,9 @@ class _Op:
     options: dict
 
 
-def read_tflite(path: str | Path) -> tuple[list[_Op], dict[str, np.ndarray], dict[str, tuple[int, ...]], str, str]:
-    """(ops, constants by tensor name, NHWC shapes, input name, output name) of a one-subgraph TFLite file.
+def read_tflite(path: str | Path) -> tuple[list[_Op], dict[str, np.ndarray], dict[str, tuple[int, ...]], str,
+                                           list[str]]:
+    """(ops, constants by tensor name, NHWC shapes, input name, output names) of a one-subgraph TFLite file.
 
     DEQUANTIZE of an fp16 constant is folded away: its output name maps to the fp32 constant.
     """
@@ -81,7 +82,7 @@ def read_tflite(path: str | Path) -> tuple[list[_Op], dict[str, np.ndarray], dic
             consts[out] = consts[ins[0]]
             continue
         ops.append(_Op(kind, ins, out, _options(s, kind, op)))
-    return ops, consts, shapes, names[graph.InputsAsNumpy()[0]], names[graph.OutputsAsNumpy()[0]]
+    return ops, consts, shapes, names[graph.InputsAsNumpy()[0]], [names[j] for j in graph.OutputsAsNumpy()]
 
 
 def _options(s, kind: str, op) -> dict:
@@ -105,6 +106,12 @@ def _options(s, kind: str, op) -> dict:
         if o.AlignCorners() or not o.HalfPixelCenters():
             raise ValueError("only half-pixel-centre bilinear resizing is supported")
         return {}
+    if kind == "MAX_POOL_2D":
+        o = s.Pool2DOptions()
+        o.Init(table.Bytes, table.Pos)
+        if o.Padding() != 1 or o.FusedActivationFunction():
+            raise ValueError("only VALID max pooling without a fused activation is supported")
+        return {"kernel": (o.FilterHeight(), o.FilterWidth()), "stride": (o.StrideH(), o.StrideW())}
     if kind == "Convolution2DTransposeBias":  # MediaPipe's TfLiteTransposeConvParams: padding, stride_w, stride_h
         padding, stride_w, stride_h = np.frombuffer(op.CustomOptionsAsNumpy().tobytes()[:12], np.int32)
         return {"same": padding == 0, "stride": (int(stride_h), int(stride_w))}
@@ -150,7 +157,7 @@ class _Conv(nn.Module):
         with torch.no_grad():
             self.conv.weight.copy_(torch.from_numpy(np.ascontiguousarray(w)))
             self.conv.bias.copy_(torch.from_numpy(bias))
-        pads = (0, 0, 0, 0)
+        pads = o.get("pads", (0, 0, 0, 0))  # a folded zero PAD (see _fold_pads)
         if o["same"]:
             ph = _same_pad(in_shape[1], w.shape[2], o["stride"][0], o["dilation"][0])
             pw = _same_pad(in_shape[2], w.shape[3], o["stride"][1], o["dilation"][1])
@@ -195,27 +202,31 @@ class _TransposeConv(nn.Module):
         return y
 
 
-class MediaPipeNet(nn.Module):
-    """A MediaPipe selfie graph as a plain module. Takes ImageNet-normalised RGB (like every danmask net; the
-    graph itself wants [0, 1]) and returns logits: the graph's final sigmoid moves into the export's SoftEdges.
-    `embed` is the x2 feature map before the last upsampling, for the clustering loss."""
+class TfliteGraph(nn.Module):
+    """A TFLite graph replayed op by op in NCHW, weights as parameters. `run(x)` takes the graph's own input
+    ([0, 1] RGB for MediaPipe) and returns the tensors named in `keep`; ops that feed none of them are dropped.
 
-    def __init__(self, cfg: MediaPipeConfig, in_ch: int = 3) -> None:
+    Another input size than the graph's keeps every SAME pad (strided inputs stay even) and scales resize targets.
+    A 4th input channel (a prior mask) starts with zero weights, so it has no effect until trained.
+    """
+
+    def __init__(self, path: str | Path, input_size: tuple[int, int] | None = None, in_ch: int = 3,
+                 keep: list[str] | None = None, drop_final_sigmoid: bool = False) -> None:
         super().__init__()
-        from ..runtime.litert_backend import mediapipe_model_path
-
-        self.cfg, self.in_ch = cfg, in_ch
-        ops, consts, shapes, self.input_name, out_name = read_tflite(mediapipe_model_path(cfg.peer))
-        if ops[-1].kind == "LOGISTIC" and ops[-1].output == out_name:
+        ops, consts, shapes, self.input_name, outputs = read_tflite(path)
+        if drop_final_sigmoid and ops[-1].kind == "LOGISTIC" and ops[-1].output in outputs:
+            outputs = [ops[-1].inputs[0] if o == ops[-1].output else o for o in outputs]
             ops = ops[:-1]
+        self.outputs = keep or outputs
+        ops = _fold_pads(_needed(ops, self.outputs), consts)
         graph_hw = shapes[self.input_name][1:3]
-        stride = graph_hw[0] // min(shapes[op.output][1] for op in ops if shapes[op.output][1] > 1)
-        if any(d % stride for d in cfg.input_size):
-            raise ValueError(f"input size {cfg.input_size} must be a multiple of the graph's stride {stride}")
-        # Another input size keeps every SAME pad (all strided inputs stay even) and scales the resize targets.
-        zoom = (cfg.input_size[0] / graph_hw[0], cfg.input_size[1] / graph_hw[1])
-        self.logits_name = ops[-1].output
-        self.embed_name = ops[-1].inputs[0]
+        self.input_size = tuple(input_size or graph_hw)
+        stride = graph_hw[0] // min(shapes[op.output][1] for op in ops if len(shapes[op.output]) == 4
+                                    and shapes[op.output][1] > 1)
+        if any(d % stride for d in self.input_size):
+            raise ValueError(f"input size {self.input_size} must be a multiple of the graph's stride {stride}")
+        zoom = (self.input_size[0] / graph_hw[0], self.input_size[1] / graph_hw[1])
+        self.in_ch = in_ch
         self.layers = nn.ModuleDict()
         self.plan: list[tuple[str, str, list[str], str, dict]] = []  # kind, layer key, inputs, output, options
         for op in ops:
@@ -224,7 +235,6 @@ class MediaPipeNet(nn.Module):
             if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
                 weight = consts[op.inputs[1]]
                 if op.inputs[0] == self.input_name and in_ch > weight.shape[3]:
-                    # extra input channels (a prior mask) start with zero weight: no effect until trained
                     weight = np.pad(weight, ((0, 0), (0, 0), (0, 0), (0, in_ch - weight.shape[3])))
                 self.layers[key] = _Conv(op, weight, consts[op.inputs[2]], shapes[op.inputs[0]],
                                          op.kind == "DEPTHWISE_CONV_2D")
@@ -234,22 +244,23 @@ class MediaPipeNet(nn.Module):
                 op.options["dims"] = sorted(_NHWC_TO_NCHW_AXIS[int(a)] for a in consts[op.inputs[1]].ravel())
             elif op.kind == "RESIZE_BILINEAR":
                 op.options["size"] = tuple(round(int(v) * z) for v, z in zip(consts[op.inputs[1]], zoom))
+            elif op.kind == "PAD":
+                (n0, n1), (t, b), (l, r), (c0, c1) = consts[op.inputs[1]].astype(int).tolist()
+                if n0 or n1 or c0 or c1:
+                    raise ValueError("only spatial zero padding is supported")
+                op.options["pads"] = (l, r, t, b)
+            elif op.kind == "RESHAPE":
+                if len(shapes[op.output]) != 2 or any(d != 1 for d in shapes[op.inputs[0]][1:3]):
+                    raise ValueError("only (1, 1, 1, C) -> (1, C) reshapes are supported")
             elif op.kind in ("ADD", "MUL"):
                 if len(ins) != 2:
                     raise ValueError(f"{op.kind} with a constant operand is not supported")
-            elif op.kind not in ("RELU", "HARD_SWISH", "LOGISTIC"):
+            elif op.kind not in ("RELU", "HARD_SWISH", "LOGISTIC", "MAX_POOL_2D"):
                 raise ValueError(f"TFLite op {op.kind} is not supported")
             self.plan.append((op.kind, key, ins, op.output, op.options))
-        self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(STD).view(1, 3, 1, 1))
 
-    accepts_unit_rgb = True  # forward(..., unit_rgb=True) takes [0, 1] RGB: export skips normalise-then-undo
-
-    def forward(self, x: torch.Tensor, return_embed: bool = False, unit_rgb: bool = False):
-        rgb = x if self.in_ch == 3 else x[:, :3]
-        if not unit_rgb:
-            rgb = rgb * self.std + self.mean
-        env = {self.input_name: torch.cat([rgb, x[:, 3:]], 1) if self.in_ch > 3 else rgb}
+    def run(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        env = {self.input_name: x}
         for kind, key, ins, out, opt in self.plan:
             a = [env[n] for n in ins]
             if kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "Convolution2DTransposeBias"):
@@ -269,9 +280,72 @@ class MediaPipeNet(nn.Module):
                     y = F.adaptive_avg_pool2d(a[0], 1)  # Runtime runs in its blocked layout; ReduceMean breaks it
                 else:
                     y = a[0].mean(dim=opt["dims"], keepdim=opt["keep_dims"])
+            elif kind == "PAD":
+                y = F.pad(a[0], opt["pads"])
+            elif kind == "MAX_POOL_2D":
+                y = F.max_pool2d(a[0], opt["kernel"], opt["stride"])
+            elif kind == "RESHAPE":
+                y = a[0].flatten(1)
             else:  # RESIZE_BILINEAR with half-pixel centres == align_corners=False
                 y = F.interpolate(a[0], size=opt["size"], mode="bilinear", align_corners=False)
             env[out] = y
+        return env
+
+
+def _needed(ops: list[_Op], outputs: list[str]) -> list[_Op]:
+    """The ops that some kept output depends on, in graph order."""
+    wanted, kept = set(outputs), []
+    for op in reversed(ops):
+        if op.output in wanted:
+            kept.append(op)
+            wanted.update(op.inputs)
+    return kept[::-1]
+
+
+def _fold_pads(ops: list[_Op], consts: dict[str, np.ndarray]) -> list[_Op]:
+    """A zero PAD that only feeds one VALID convolution becomes that convolution's own padding: ONNX Runtime
+    runs a Pad node as a separate pass that also breaks its blocked layout (measured: 14 % of pose_landmark_full's
+    time with the Pads and the layout changes around them)."""
+    users: dict[str, list[_Op]] = {}
+    for op in ops:
+        for name in op.inputs:
+            users.setdefault(name, []).append(op)
+    folded = []
+    for op in ops:
+        after = users.get(op.output, [])
+        if (op.kind == "PAD" and len(after) == 1 and after[0].kind in ("CONV_2D", "DEPTHWISE_CONV_2D")
+                and not after[0].options["same"]):
+            conv = after[0]
+            (_, _), (t, b), (l, r), (_, _) = consts[op.inputs[1]].astype(int).tolist()
+            conv.options["pads"] = (l, r, t, b)
+            conv.inputs = [op.inputs[0], *conv.inputs[1:]]
+            continue
+        folded.append(op)
+    return folded
+
+
+class MediaPipeNet(TfliteGraph):
+    """A MediaPipe selfie graph as a plain module. Takes ImageNet-normalised RGB (like every danmask net; the
+    graph itself wants [0, 1]) and returns logits: the graph's final sigmoid moves into the export's SoftEdges.
+    `embed` is the x2 feature map before the last upsampling, for the clustering loss."""
+
+    def __init__(self, cfg: MediaPipeConfig, in_ch: int = 3) -> None:
+        from ..runtime.litert_backend import mediapipe_model_path
+
+        self.cfg = cfg
+        super().__init__(mediapipe_model_path(cfg.peer), cfg.input_size, in_ch, drop_final_sigmoid=True)
+        last = self.plan[-1]
+        self.logits_name, self.embed_name = last[3], last[2][0]
+        self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(STD).view(1, 3, 1, 1))
+
+    accepts_unit_rgb = True  # forward(..., unit_rgb=True) takes [0, 1] RGB: export skips normalise-then-undo
+
+    def forward(self, x: torch.Tensor, return_embed: bool = False, unit_rgb: bool = False):
+        rgb = x if self.in_ch == 3 else x[:, :3]
+        if not unit_rgb:
+            rgb = rgb * self.std + self.mean
+        env = self.run(torch.cat([rgb, x[:, 3:]], 1) if self.in_ch > 3 else rgb)
         logits = env[self.logits_name]
         return (logits, env[self.embed_name]) if return_embed else logits
 
@@ -284,6 +358,42 @@ class PriorMediaPipeNet(MediaPipeNet):
 
     def forward(self, src: torch.Tensor, prior: torch.Tensor, return_embed: bool = False, unit_rgb: bool = False):
         return super().forward(torch.cat([src, prior], 1), return_embed, unit_rgb)
+
+
+POSE_LANDMARKS = 39  # 33 body landmarks, then 2 alignment points (hips' midpoint, body-circle point), then 4 more
+POSE_INPUT = 256
+
+
+class PoseLandmarkNet(TfliteGraph):
+    """MediaPipe's pose_landmark_{lite,full,heavy} (BlazePose GHUM 3D, Apache-2.0) on a 256x256 person crop.
+
+    forward([0, 1] RGB crop) -> (landmarks (N, 39, 5): x, y in crop pixels, z, visibility and presence logits;
+    presence (N, 1): probability that the crop holds a person; mask logits (N, 1, 256, 256)). The heatmap and
+    world-landmark heads are dropped.
+    """
+
+    def __init__(self, path: str | Path, mask_only: bool = False) -> None:
+        ops, _, shapes, _, outputs = read_tflite(path)
+        by_shape = {shapes[o][1:]: o for o in outputs}
+        try:
+            names = [by_shape[(POSE_LANDMARKS * 5,)], by_shape[(1,)], by_shape[(POSE_INPUT, POSE_INPUT, 1)]]
+        except KeyError:
+            raise ValueError(f"{path}: not a MediaPipe pose-landmark graph (outputs {outputs})") from None
+        super().__init__(path, keep=names[2:] if mask_only else names)  # mask_only: training the mask head
+        self.landmarks_name, self.presence_name, self.mask_name = names
+        shared = {op.output for op in _needed(ops, names[:2])}
+        # the layers only the mask depends on: fine-tuning them leaves landmarks and presence, and so the
+        # tracking, exactly as they were
+        self.mask_head = [k for op in _needed(ops, names[2:]) if op.output not in shared
+                          and (k := _key(op.output)) in self.layers]
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        env = self.run(x)
+        return env[self.landmarks_name].view(-1, POSE_LANDMARKS, 5), env[self.presence_name], env[self.mask_name]
+
+    def segment(self, x: torch.Tensor) -> torch.Tensor:
+        """Mask logits only (N, 1, 256, 256)."""
+        return self.run(x)[self.mask_name]
 
 
 def _key(name: str) -> str:

@@ -18,16 +18,21 @@ _FILES = {
 }
 
 
-def mediapipe_model_path(name: str) -> Path:
-    """Locate a bundled TFLite file inside the installed mediapipe wheel without importing mediapipe."""
+def mediapipe_file(module: str, filename: str) -> Path:
+    """A TFLite file inside the installed mediapipe wheel (`modules/<module>/<filename>`), found without importing
+    mediapipe (slow, and it pulls in protobuf)."""
     spec = importlib.util.find_spec("mediapipe")
     if spec is None or not spec.submodule_search_locations:
-        raise ModelError(f"model '{name}' needs the mediapipe extra: pip install 'danmask[mediapipe]'")
-    root = Path(list(spec.submodule_search_locations)[0])
-    path = root / "modules" / "selfie_segmentation" / _FILES[name]
+        raise ModelError(f"{filename} needs the mediapipe extra: pip install 'danmask[mediapipe]'")
+    path = Path(list(spec.submodule_search_locations)[0]) / "modules" / module / filename
     if not path.is_file():
-        raise ModelError(f"model '{name}': {path} is missing from the installed mediapipe wheel (need mediapipe==0.10.14)")
+        raise ModelError(f"{path} is missing from the installed mediapipe wheel (need mediapipe==0.10.14)")
     return path
+
+
+def mediapipe_model_path(name: str) -> Path:
+    """The selfie-segmentation peer `name`'s TFLite file."""
+    return mediapipe_file("selfie_segmentation", _FILES[name])
 
 
 def _interpreter_class():

@@ -19,22 +19,28 @@ def _providers(device: str) -> list[str]:
     return [p for p in wanted if p in available] + ["CPUExecutionProvider"]
 
 
+def session(path: str, threads: int = 1, device: str = "auto"):
+    """An ONNX Runtime session with danmask's settings: `threads` intra-op threads, full graph optimisation,
+    quiet logs, CUDA when asked for (or "auto" and present). A file that will not load is a ModelError."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = max(1, int(threads))
+    opts.inter_op_num_threads = 1
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(path), opts, providers=_providers(device))
+    except Exception as exc:  # onnxruntime raises several unrelated types for bad files
+        raise ModelError(f"{path}: cannot load ONNX model ({str(exc).splitlines()[0]})") from exc
+
+
 class OnnxSegModel:
     """ONNX graph with input `src` (1,3,H,W) RGB in [0,1], optional `prior` (1,1,H,W), output `mask` (1,1,H,W)."""
 
     def __init__(self, spec: ModelSpec, threads: int = 1, device: str = "auto") -> None:
-        import onnxruntime as ort
-
         self.spec = spec
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = max(1, int(threads))
-        opts.inter_op_num_threads = 1
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.log_severity_level = 3
-        try:
-            self.session = ort.InferenceSession(spec.path, opts, providers=_providers(device))
-        except Exception as exc:  # onnxruntime raises several unrelated types for bad files
-            raise ModelError(f"{spec.path}: cannot load ONNX model ({str(exc).splitlines()[0]})") from exc
+        self.session = session(spec.path, threads, device)
         names = {i.name for i in self.session.get_inputs()}
         if "src" not in names:
             raise ModelError(f"{spec.path}: ONNX model has no input named 'src' (inputs: {sorted(names)})")

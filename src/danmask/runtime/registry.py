@@ -22,6 +22,12 @@ _PEERS = {
     "mediapipe-selfie-landscape": ModelSpec(
         name="mediapipe-selfie-landscape", input_size=(144, 256), backend="litert", licence="Apache-2.0",
         description="MediaPipe selfie segmentation, landscape (peer baseline)"),
+    "mediapipe-pose-full": ModelSpec(
+        name="mediapipe-pose-full", input_size=(256, 256), backend="mediapipe-pose", licence="Apache-2.0",
+        description="MediaPipe Pose solution, full: one tracked person, crop segmentation (peer)"),
+    "mediapipe-pose-heavy": ModelSpec(
+        name="mediapipe-pose-heavy", input_size=(256, 256), backend="mediapipe-pose", licence="Apache-2.0",
+        description="MediaPipe Pose solution, heavy (peer; pose_landmark_heavy from npm @mediapipe/pose)"),
 }
 
 
@@ -33,8 +39,13 @@ def spec_from_json(path: Path) -> ModelSpec:
         raise ModelError(f"{path}: unreadable model sidecar ({exc})") from exc
     known = {f.name for f in fields(ModelSpec)}
     raw = {k: v for k, v in raw.items() if k in known}
+    if "name" not in raw or "input_size" not in raw:
+        raise ModelError(f"{path}: model sidecar needs 'name' and 'input_size'")
     raw["input_size"] = tuple(raw["input_size"])
     raw["path"] = str(path.parent / raw.get("path", path.with_suffix(".onnx").name))
+    parts = raw.get("extra", {}).get("parts")
+    if parts:  # a composite model names its graphs relative to the sidecar, like `path`
+        raw["extra"] = {**raw["extra"], "parts": {k: str(path.parent / v) for k, v in parts.items()}}
     return ModelSpec(**raw)
 
 
@@ -87,6 +98,17 @@ def load_model(name_or_path: str = DEFAULT_MODEL, threads: int = 1, device: str 
         from .litert_backend import LiteRtSegModel
 
         return LiteRtSegModel(spec, threads=threads, device=device)
-    from .onnx_backend import OnnxSegModel
+    if spec.backend == "person-track":
+        from ..people.model import PersonTrackModel
 
-    return OnnxSegModel(spec, threads=threads, device=device)
+        return PersonTrackModel(spec, threads=threads, device=device)
+    if spec.backend == "mediapipe-pose":
+        from .mediapipe_pose import MediaPipePosePeer
+
+        return MediaPipePosePeer(spec, threads=threads, device=device)
+    if spec.backend == "onnx":
+        from .onnx_backend import OnnxSegModel
+
+        return OnnxSegModel(spec, threads=threads, device=device)
+    raise ModelError(f"model '{spec.name}': unknown backend '{spec.backend}' (known: onnx, litert, person-track, "
+                     "mediapipe-pose)")
