@@ -92,3 +92,34 @@ def flicker(pred_prev: np.ndarray, pred: np.ndarray) -> float:
 def fp_fraction(pred: np.ndarray) -> float:
     """Share of pixels predicted as person on a frame that has no person."""
     return np.count_nonzero(pred) / pred.size
+
+
+def identity_swaps(truth: list[dict[int, np.ndarray]], pred: list[dict[int, np.ndarray]],
+                   min_iou: float = 0.5) -> dict[str, int]:
+    """How often tracked ids changed hands, frame by frame (masks at the same size in both).
+
+    In each frame every predicted person is matched to the true person it overlaps best (IoU >= `min_iou`).
+    - `swaps`: predicted ids that were matched to one true person and later to another (two people's ids
+      exchanged, or one id jumping to someone else): what must never happen;
+    - `new_ids`: times a true person's matched id changed to a never-seen-for-them id (lost and found again
+      under a new id: allowed, but counted);
+    - `matched` / `truth`: person-frames matched, and present in the truth.
+    """
+    owner: dict[int, int] = {}  # predicted id -> the true person it belongs to
+    last: dict[int, int] = {}  # true id -> predicted id matched most recently
+    swapped: set[int] = set()
+    counts = {"swaps": 0, "new_ids": 0, "matched": 0, "truth": sum(len(f) for f in truth)}
+    for true_masks, pred_masks in zip(truth, pred):
+        for pid, pm in pred_masks.items():
+            best = max(((iou(pm, tm), tid) for tid, tm in true_masks.items()), default=(0.0, None))
+            if best[0] < min_iou:
+                continue
+            tid = best[1]
+            counts["matched"] += 1
+            if owner.setdefault(pid, tid) != tid and pid not in swapped:
+                swapped.add(pid)
+                counts["swaps"] += 1
+            if last.get(tid, pid) != pid:
+                counts["new_ids"] += 1
+            last[tid] = pid
+    return counts

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from ..runtime.base import ModelSpec
 from .detector import PersonDetector
-from .landmarks import CROP_SIDE, PoseLandmarker
-from .tracker import Person, PersonTracker, TrackerConfig
+from .landmarks import PoseLandmarker
+from .roi import paste
+from .tracker import PersonTracker, TrackerConfig
 
 
 @dataclass
@@ -24,15 +24,6 @@ class PersonMask:
     id: int
     salient: bool
     mask: np.ndarray  # float32 (h, w) in [0, 1]
-
-
-def paste(person: Person, frame_size: tuple[int, int], out_size: tuple[int, int]) -> np.ndarray:
-    """A person's crop mask warped into an (h, w) output covering the whole frame of `frame_size`."""
-    (fh, fw), (h, w) = frame_size, out_size
-    m = person.result.roi.frame_matrix(CROP_SIDE)
-    m = np.diag([w / fw, h / fh]) @ m
-    return cv2.warpAffine(person.result.mask, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                          borderValue=0)
 
 
 class PersonTrackModel:
@@ -58,7 +49,7 @@ class PersonTrackModel:
         union = np.zeros(size, np.float32)
         self.people = []
         for person in self.tracker.step(rgb, t):
-            mask = paste(person, rgb.shape[:2], size)
+            mask = paste(person.result.mask, person.result.roi, rgb.shape[:2], size)
             self.people.append(PersonMask(person.id, person.salient, mask))
             if person.salient:
                 np.maximum(union, mask, out=union)

@@ -77,10 +77,12 @@ def crop(rgb: np.ndarray, roi: Roi, side: int) -> np.ndarray:
                           borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
 
 
-def paste(mask: np.ndarray, roi: Roi, size: tuple[int, int]) -> np.ndarray:
-    """A crop-space float mask back into a frame of (h, w); zero outside the ROI."""
-    h, w = size
-    m = roi.frame_matrix(mask.shape[0])
+def paste(mask: np.ndarray, roi: Roi, frame_size: tuple[int, int], out_size: tuple[int, int] | None = None
+          ) -> np.ndarray:
+    """A crop-space float mask back into the frame of (h, w) `frame_size`, drawn at `out_size` (default the
+    frame's own); zero outside the ROI."""
+    (fh, fw), (h, w) = frame_size, out_size or frame_size
+    m = np.diag([w / fw, h / fh]) @ roi.frame_matrix(mask.shape[0])
     return cv2.warpAffine(mask, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 

@@ -17,15 +17,18 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from .assign import assign
 from .detector import Detection, PersonDetector
 from .landmarks import CROP_SIDE, PoseLandmarker, PoseResult
-from .roi import Roi, box_iou
+from .roi import Roi, box_iou, paste
 from .salience import SalienceRule, decide, frame_score, smooth
 
 TURNS = (0.0, math.pi / 2, -math.pi / 2, math.pi)
+OVERLAP_SCALE = 4  # masks are compared at a quarter of the frame's size: enough to tell one person from two
+APPEARANCE_MEMORY = 0.95  # per frame: a person's look is learnt slowly, so a gradual takeover still shows
 
 
 @dataclass
@@ -39,6 +42,8 @@ class Person:
     score: float = 0.0  # smoothed salience
     salient: bool = False
     next_roi: Roi | None = field(default=None, repr=False)
+    colours: np.ndarray | None = field(default=None, repr=False)  # slow running colour histogram inside the mask
+    likeness: float = 0.0  # this frame's histogram distance from `colours` (0 = same look)
 
 
 @dataclass(frozen=True)
@@ -48,8 +53,9 @@ class TrackerConfig:
     max_people: int = 4  # people tracked at once, most salient first: cost grows with each one
     detect_every_s: float = 0.5  # look for newcomers this often even when everyone is tracked
     min_presence: float = 0.5  # pose-model presence below this: the person is lost
-    min_continuity: float = 0.1  # box IoU with the last frame below this: the crop jumped to someone else
-    duplicate_iou: float = 0.6  # two tracks' boxes overlapping this much are one person
+    min_continuity: float = 0.3  # box IoU with the last frame below this: the crop jumped to someone else
+    max_appearance_change: float = 0.5  # colour-histogram distance above this: it is someone else now
+    duplicate_overlap: float = 0.5  # two tracks whose masks share this much of the smaller one are one person
     match_iou: float = 0.3  # a detection overlapping a track this much is that track's person
     salience: SalienceRule = SalienceRule()
 
@@ -58,6 +64,24 @@ class TrackerConfig:
             raise ValueError(f"max_people must be >= 1, got {self.max_people}")
         if self.detect_every_s < 0:
             raise ValueError(f"detect_every_s must be >= 0, got {self.detect_every_s}")
+
+
+def colour_histogram(rgb: np.ndarray, result: PoseResult) -> np.ndarray | None:
+    """Hue-saturation histogram of the person's pixels (in their crop): who they look like, cheaply."""
+    from .roi import crop
+
+    inside = result.mask >= 0.5
+    if inside.sum() < 64:
+        return None
+    hsv = cv2.cvtColor(crop(rgb, result.roi, CROP_SIDE), cv2.COLOR_RGB2HSV)
+    hist = cv2.calcHist([hsv], [0, 1], inside.astype(np.uint8), [16, 8], [0, 180, 0, 256])
+    return (hist / max(float(hist.sum()), 1.0)).astype(np.float32)
+
+
+def _covered(a: np.ndarray, b: np.ndarray) -> float:
+    """Share of the smaller of two masks that lies inside the other."""
+    smaller = min(int(a.sum()), int(b.sum()))
+    return int((a & b).sum()) / smaller if smaller else 0.0
 
 
 def mask_box(result: PoseResult, threshold: float = 0.5) -> tuple[float, float, float, float] | None:
@@ -95,7 +119,7 @@ class PersonTracker:
         self._last_t = t
         size = rgb.shape[:2]
         people, lost = self._follow(rgb)
-        people = self._merge_duplicates(people)
+        people = self._merge_duplicates(people, size)
         due = (not people or lost or self._last_detect is None
                or t - self._last_detect >= self.config.detect_every_s)
         if due:
@@ -115,22 +139,40 @@ class PersonTracker:
         """Run everyone tracked in their predicted crop; (those still there, whether anyone was lost)."""
         tracked = self.people
         results = self.landmarker.run(rgb, [p.next_roi for p in tracked])
-        kept = []
-        for p, r in zip(tracked, results):
-            box = mask_box(r) if r.presence >= self.config.min_presence else None
-            if box is None or box_iou(box, p.box) < self.config.min_continuity:
-                continue
-            p.result, p.box = r, box
-            kept.append(p)
+        kept = [p for p, r in zip(tracked, results) if self._accept(p, rgb, r)]
         return kept, len(kept) < len(tracked)
 
-    def _merge_duplicates(self, people: list[Person]) -> list[Person]:
-        """Of two tracks on one person, keep the one whose last box fits best (it was there first)."""
-        previous = {p.id: p.box for p in self.people}
-        order = sorted(people, key=lambda p: (-box_iou(p.box, previous.get(p.id, p.box)), p.id))
+    def _accept(self, p: Person, rgb: np.ndarray, r: PoseResult) -> bool:
+        """Take `r` as this frame's view of `p` if it is still a person, near where they were, looking like them."""
+        box = mask_box(r) if r.presence >= self.config.min_presence else None
+        if box is None or box_iou(box, p.box) < self.config.min_continuity:
+            return False
+        colours = colour_histogram(rgb, r)
+        if colours is None:
+            return False
+        p.likeness = cv2.compareHist(p.colours, colours, cv2.HISTCMP_BHATTACHARYYA)
+        if p.likeness > self.config.max_appearance_change:
+            return False  # the crop now shows someone else: an occluder or a neighbour took the track over
+        p.result, p.box = r, box
+        p.colours = APPEARANCE_MEMORY * p.colours + (1 - APPEARANCE_MEMORY) * colours
+        return True
+
+    def _best_turn(self, rgb: np.ndarray, roi: Roi) -> PoseResult | None:
+        """The crop of `roi` tried upright and turned by 90, 180 and 270 degrees; the most person-like one."""
+        tries = self.landmarker.run(rgb, [Roi(roi.cx, roi.cy, roi.size, a) for a in TURNS])
+        best = max(tries, key=lambda r: r.presence)
+        return best if best.presence >= self.config.min_presence else None
+
+    def _merge_duplicates(self, people: list[Person], size: tuple[int, int]) -> list[Person]:
+        """Of two tracks on one person, keep the one that looks most like what it has followed so far: when an
+        occluder slides over someone, their track drifts onto the occluder gradually, but its colours do not
+        match the occluder's own track. One person = most of the smaller mask lies inside the other."""
+        order = sorted(people, key=lambda p: (p.likeness, p.id))
+        small = (max(1, size[0] // OVERLAP_SCALE), max(1, size[1] // OVERLAP_SCALE))
+        masks = {p.id: paste(p.result.mask, p.result.roi, size, small) >= 0.5 for p in order}
         kept: list[Person] = []
         for p in order:
-            if all(box_iou(p.box, q.box) < self.config.duplicate_iou for q in kept):
+            if all(_covered(masks[p.id], masks[q.id]) < self.config.duplicate_overlap for q in kept):
                 kept.append(p)
         return kept
 
@@ -152,22 +194,20 @@ class PersonTracker:
             if not self.config.salience.everyone and score < self.config.salience.leave * top:
                 break  # far smaller than the main people: not worth a track
             person = self._start(rgb, det, t)
-            if person is not None and all(box_iou(person.box, q.box) < self.config.duplicate_iou
-                                          for q in people + new):
+            if person is not None and all(box_iou(person.box, q.box) < self.config.match_iou for q in people + new):
                 new.append(person)
         return new
 
     def _start(self, rgb: np.ndarray, det: Detection, t: float) -> Person | None:
         """A new track from a detector box: the best of four turns, then one pass in the body-aligned crop."""
-        base = Roi.from_box(*det.box)
-        tries = self.landmarker.run(rgb, [Roi(base.cx, base.cy, base.size, a) for a in TURNS])
-        best = max(tries, key=lambda r: r.presence)
-        if best.presence < self.config.min_presence:
+        best = self._best_turn(rgb, Roi.from_box(*det.box))
+        if best is None:
             return None
         result = self.landmarker(rgb, best.next_roi())
         box = mask_box(result) if result.presence >= self.config.min_presence else None
-        if box is None:
+        colours = colour_histogram(rgb, result) if box is not None else None
+        if colours is None:
             return None
-        person = Person(self._next_id, result, box, t)
+        person = Person(self._next_id, result, box, t, colours=colours)
         self._next_id += 1
         return person

@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from ..people.landmarks import CROP_SIDE
-from ..people.roi import Roi
+from ..people.roi import Roi, paste
 from ..people.tracker import Person, PersonTracker, TrackerConfig
 from .teachers import IGNORE_BAND, RvmTeacher, Sample, clip_samples, davis_samples, folder_samples
 
@@ -61,13 +61,6 @@ def cut(image: np.ndarray, roi: Roi, nearest: bool = False) -> np.ndarray:
 def outside(roi: Roi, size: tuple[int, int]) -> np.ndarray:
     """255 where the context crop lies outside the frame: padding, not background."""
     return 255 - cut(np.full(size, 255, np.uint8), roi, nearest=True)
-
-
-def person_mask_in_frame(person: Person, size: tuple[int, int]) -> np.ndarray:
-    """A tracked person's mask pasted at the frame's size."""
-    from ..people.model import paste
-
-    return paste(person, size, size)
 
 
 def subject_parts(label: np.ndarray, person: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -159,7 +152,7 @@ class CropBuilder:
         if negative:
             zero = np.zeros(pad.shape, np.uint8)
             return CropSample(s.group, key, s.sequence or "", rgb, zero, pad)
-        mine = person_mask_in_frame(person, size)
+        mine = paste(person.result.mask, roi, size)
         if human and s.gt is not None:
             subject, others = subject_parts(s.gt.astype(np.uint8) * 255, mine)
             if s.group.startswith("davis"):  # one labelled person: crops of anyone else carry no label
