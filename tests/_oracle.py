@@ -1,5 +1,7 @@
-"""Fake SegModel for the core tests: it knows the true masks of a synthetic video (danmask.synthetic)."""
+"""Fake models for the core tests: they know the true masks of a synthetic video (danmask.synthetic)."""
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -45,3 +47,34 @@ class TruthOracle:
 def iou(a: np.ndarray, b: np.ndarray) -> float:
     union = np.count_nonzero(a | b)
     return 1.0 if union == 0 else np.count_nonzero(a & b) / union
+
+
+class TrackedPerson(NamedTuple):
+    """What a person-tracking model lists per frame (the fields of danmask.people.model.PersonMask)."""
+
+    id: int
+    salient: bool
+    mask: np.ndarray
+
+
+class PeopleOracle(TruthOracle):
+    """Fake person-tracking model: the video's true person is salient person 1, and a still bystander (a box at
+    the left edge) is person 2, never salient. Like PersonTrackModel, `track` returns the salient union at the
+    size asked for and leaves everyone in `people`."""
+
+    tracks_people = True
+
+    def __init__(self, video, **kwargs) -> None:
+        super().__init__(video, **kwargs)
+        self.people: list[TrackedPerson] = []
+
+    def reset(self) -> None:
+        self.people = []
+
+    def track(self, rgb: np.ndarray, t: float, size: tuple[int, int]) -> np.ndarray:
+        h, w = size
+        person = cv2.resize(self.predict(rgb), (w, h), interpolation=cv2.INTER_LINEAR)
+        bystander = np.zeros((h, w), np.float32)
+        bystander[h // 4: h // 2, : w // 8] = 1.0
+        self.people = [TrackedPerson(1, True, person), TrackedPerson(2, False, bystander)]
+        return person

@@ -9,13 +9,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from _oracle import TruthOracle, iou
+from _oracle import PeopleOracle, TruthOracle, iou
 
 import danmask
 from danmask.errors import VideoError
 from danmask.pipeline import default_mask_size, iter_masks, segment_video
 from danmask.segmenter import SegmenterStats
 from danmask.synthetic import make_video
+from danmask.track import MaskTrack
 from danmask.video import iter_frames
 
 REPO = Path(__file__).resolve().parents[1]
@@ -102,3 +103,33 @@ def test_mask_resized_to_model_input_for_small_masks(tmp_path):
     track = segment_video(v.path, TruthOracle(v, size=(45, 80)), mask_size=(18, 32))
     truth = cv2.resize(v.masks[2].astype(np.float32), (32, 18), interpolation=cv2.INTER_AREA) >= 0.5
     assert track.mask_size == (18, 32) and iou(track.masks[2] >= 128, truth) > 0.8
+
+
+def test_whole_frame_model_gives_a_track_without_person_layers(tmp_path):
+    v = make_video(tmp_path / "v.mp4", frames=8)
+    track = segment_video(v.path, TruthOracle(v))
+    assert not track.has_people and track.ids() == [] and track.people_at(3) == []
+    track.save(tmp_path / "t.dmask")
+    assert (tmp_path / "t.dmask").read_bytes()[4:6] == b"\x01\x00"  # still written as version 1
+
+
+def test_person_tracking_model_stores_everyone_with_ids(tmp_path):
+    v = make_video(tmp_path / "v.mkv", frames=40, cut_at=25, still=(5, 15))
+    stats = SegmenterStats()
+    track = segment_video(v.path, PeopleOracle(v), stats=stats)
+    assert stats.skipped > 0 and stats.cuts == 1  # still frames keep the last people, the cut resets them
+    assert track.has_people and track.ids() == [1, 2] and track.person_frames() == {1: (40, 40), 2: (40, 0)}
+    h, w = track.mask_size
+    box = np.zeros((h, w), bool)
+    box[h // 4: h // 2, : w // 8] = True
+    for i in range(len(track)):
+        person, bystander = track.people_at(i)
+        assert (person.id, person.salient, bystander.id, bystander.salient) == (1, True, 2, False)
+        assert iou(person.mask > 0, v.masks[i]) > 0.9 and np.array_equal(bystander.mask > 0, box), i
+        everyone = (track.masks[i] >= 128) | (person.mask > 0) | box
+        assert np.array_equal(track.select(i, "all") >= 128, everyone)
+    track.save(tmp_path / "t.dmask")
+    back = MaskTrack.load(tmp_path / "t.dmask")
+    assert back.person_frames() == track.person_frames()
+    assert all(np.array_equal(a.mask, b.mask) for i in range(len(track))
+               for a, b in zip(track.people_at(i), back.people_at(i)))

@@ -10,7 +10,9 @@ import queue
 import sys
 import threading
 from collections.abc import Iterable, Iterator
+from contextlib import closing
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,6 +21,9 @@ from .segmenter import Segmenter, SegmenterStats, TemporalConfig
 from .errors import VideoError
 from .track import MaskTrack
 from .video import VideoFrame, iter_frames, probe
+
+if TYPE_CHECKING:
+    from .people.model import PersonMask
 
 MASK_LONG_SIDE = 320  # Bilibili's webmask resolution (320x180 for 16:9)
 _QUEUE_FRAMES = 8
@@ -89,6 +94,23 @@ def iter_masks(
     The mask size defaults to 320 px on the long side at the video's aspect (from the first frame).
     `stats`, when given, is the counter object the session updates (frames, skipped, cuts).
     """
+    with closing(_segment_frames(source, model, threads=threads, device=device, config=config,
+                                 mask_size=mask_size, stats=stats)) as frames:
+        for frame, mask, _ in frames:
+            yield frame, mask
+
+
+def _segment_frames(
+    source: str | Path | Iterable[VideoFrame],
+    model: SegModel | str,
+    *,
+    threads: int,
+    device: str,
+    config: TemporalConfig | None,
+    mask_size: tuple[int, int] | None,
+    stats: SegmenterStats | None,
+) -> Iterator[tuple[VideoFrame, np.ndarray, list[PersonMask] | None]]:
+    """iter_masks plus each frame's tracked people (None for whole-frame models), for the mask track."""
     seg_model = load_model(model, threads=threads, device=device) if isinstance(model, str) else model
     decoder = _Decoder(iter_frames(source) if isinstance(source, (str, Path)) else source)
     decoder.start()
@@ -99,7 +121,8 @@ def iter_masks(
                 size = mask_size or default_mask_size(frame.rgb.shape[:2])
                 segmenter = Segmenter(seg_model, config, size)
                 segmenter.stats = stats if stats is not None else segmenter.stats
-            yield frame, segmenter.step(frame.rgb, frame.time)
+            mask = segmenter.step(frame.rgb, frame.time)
+            yield frame, mask, list(segmenter.people) if segmenter.tracks_people else None
     finally:
         decoder.stop()
 
@@ -116,6 +139,9 @@ def segment_video(
     stats: SegmenterStats | None = None,
 ) -> MaskTrack:
     """Segment every displayed frame of a video into a MaskTrack keyed by the frames' PTS.
+
+    With a person-tracking model the track also gets person layers: every tracked person of every frame, with
+    their id and whether they were salient (the union of the salient ones is the track's mask).
 
     Args:
         path: video file (anything FFmpeg reads).
@@ -140,9 +166,10 @@ def segment_video(
     bar = tqdm(total=info.frames, unit="frame", desc=Path(path).name, file=sys.stderr,
                disable=not (progress and sys.stderr.isatty()), leave=False)
     try:
-        for frame, mask in iter_masks(path, model, threads=threads, device=device, config=config,
-                                      mask_size=size, stats=stats):
-            track.append(frame.pts, to_uint8(mask))
+        for frame, mask, people in _segment_frames(path, model, threads=threads, device=device, config=config,
+                                                   mask_size=size, stats=stats):
+            track.append(frame.pts, to_uint8(mask),
+                         None if people is None else [(p.id, p.salient, to_uint8(p.mask)) for p in people])
             bar.update(1)
     except VideoError as exc:
         exc.partial_track = track

@@ -69,9 +69,54 @@ def test_danmaku_outside_person_and_none_inside(browser, tmp_path):
             outside = cv2.dilate(person, np.ones((5, 5), np.uint8)) == 0
             assert alpha[inside].max() == 0, f"frame {frame}: danmaku drawn inside the person"
             assert (alpha[outside] > 0).mean() > 0.5, f"frame {frame}: too little danmaku outside the person"
+        assert page.is_hidden("#people")  # a version-1 track: no person list
         page.click("#mask")  # mask off: now the comments cover the person too
         alpha = danmaku_alpha(page)
         assert (alpha[clip.masks[80]] > 0).mean() > 0.5
+        page.close()
+
+
+# ---------------------------------------------------------------- (a') whom to protect, per person id
+
+def test_viewer_switches_each_persons_protection(browser, tmp_path):
+    w, h = 320, 180
+    clip = make_video(tmp_path / "two.mp4", frames=60, size=(w, h))
+    bystander = np.zeros((h, w), bool)
+    bystander[40:100, 240:300] = True  # person 2, never salient, away from the walking person 1
+    track = MaskTrack(mask_size=(h, w), source_size=(h, w), time_base=clip.time_base)
+    for pts, person in zip(clip.pts, clip.masks):
+        union = np.where(person, 255, 0).astype(np.uint8)
+        track.append(pts, union, [(1, True, union), (2, False, np.where(bystander, 255, 0).astype(np.uint8))])
+    track.save(tmp_path / "two.dmask")
+    comments = [Comment(0.01 * i, ("top", "scroll", "bottom", "reverse")[i % 4], BLOCK, size=25) for i in range(60)]
+    config = LayoutConfig(duration_s=20, fixed_duration_s=20, anti_overlap=False)
+    frame = 30
+    inside = cv2.erode(clip.masks[frame].astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+
+    def cut_out(action) -> np.ndarray:
+        """Do `action`, wait until the frame is drawn with the mask of the new choice, return the alpha."""
+        action()
+        page.wait_for_function("""() => { const p = window.danmaskPlayer;
+          return p.stats.maskSelection === p.state.selection && p.stats.drawn > 0; }""")
+        return danmaku_alpha(page)
+
+    with serve(clip.path, (w, h), comments, tmp_path / "two.dmask", config) as server:
+        page = open_player(browser, server.url)
+        seek(page, clip.times[frame] + 0.001)
+        assert page.is_visible("#people")
+        boxes = page.eval_on_selector_all("#person-list input", "bs => bs.map(b => [b.dataset.id, b.checked])")
+        assert boxes == [["1", True], ["2", False]]  # ticked: the people who are ever salient
+        alpha = danmaku_alpha(page)  # default: the salient people, the stored union
+        assert alpha[inside].max() == 0 and (alpha[bystander] > 0).mean() > 0.3
+        alpha = cut_out(lambda: page.click('#person-list input[data-id="2"]'))  # protect 2 as well
+        assert page.input_value("#protect") == "chosen"
+        assert alpha[inside].max() == 0 and alpha[bystander].max() == 0
+        alpha = cut_out(lambda: page.click('#person-list input[data-id="1"]'))  # only 2 now
+        assert (alpha[inside] > 0).mean() > 0.3 and alpha[bystander].max() == 0
+        alpha = cut_out(lambda: page.select_option("#protect", "salient"))
+        assert alpha[inside].max() == 0 and (alpha[bystander] > 0).mean() > 0.3
+        alpha = cut_out(lambda: page.select_option("#protect", "all"))
+        assert alpha[inside].max() == 0 and alpha[bystander].max() == 0
         page.close()
 
 

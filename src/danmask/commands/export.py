@@ -10,6 +10,8 @@ Export a mask track (.dmask from `danmask segment`):
   --format webmask  Bilibili's .webmask (gzip segments of SVG masks), for players that speak it
   --format png      a folder of 8-bit mask PNGs named by frame index (000000.png, 000001.png, ...),
                     255 = person; frame times are in `danmask info TRACK.dmask --json`
+  --people          whom the masks protect, for tracks with person layers (`danmask info` lists the ids):
+                    salient (default: the stored union), all (every tracked person), or ids such as 1,3
 
 Or export a training checkpoint (.pt / .ckpt) to ONNX for the runtime:
   --format onnx [--int8] [--register]
@@ -21,6 +23,7 @@ EPILOG = """\
 examples:
   danmask export clip.dmask --format webmask -o clip.webmask
   danmask export clip.dmask --format png -o clip-masks/
+  danmask export clip.dmask --format webmask --people 1,3 -o clip.webmask
   danmask export runs/airseg/best.pt --format onnx -o airseg.onnx --int8
 """
 
@@ -38,7 +41,22 @@ def register(subparsers) -> None:
     p.add_argument("--register", action="store_true", help="onnx only: copy the model into the runtime registry")
     p.add_argument("--salvage", action="store_true",
                    help="track only: export the intact frames of a damaged track instead of refusing it")
+    p.add_argument("--people", type=people_choice, default="salient", metavar="salient|all|ID,ID...",
+                   help="track only: whom the masks protect (default salient, the stored union)")
     p.set_defaults(func=run)
+
+
+def people_choice(text: str) -> str | frozenset[int]:
+    """`--people`: "salient", "all" or comma-separated person ids."""
+    if text in ("salient", "all"):
+        return text
+    try:
+        ids = frozenset(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected salient, all or person ids like 1,3; got {text!r}") from None
+    if min(ids) < 0:
+        raise argparse.ArgumentTypeError(f"person ids are >= 0, got {text!r}")
+    return ids
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
     if Path(args.input).suffix.lower() in CHECKPOINT_SUFFIXES:
         if args.format != "onnx":
             raise DanmaskError(f"{args.input}: a checkpoint exports only with --format onnx")
+        if args.people != "salient":
+            raise DanmaskError("--people applies to mask tracks only")
         try:
             from ..train.export import export_checkpoint
         except ModuleNotFoundError as exc:
@@ -61,13 +81,17 @@ def run(args: argparse.Namespace) -> int:
     from ..track import MaskTrack
 
     try:
-        track = MaskTrack.load(args.input, salvage=args.salvage)
+        track = MaskTrack.load(args.input, salvage=args.salvage, people=args.people != "salient")
     except TrackError as exc:
         damaged = Path(args.input).is_file() and not args.salvage
         hint = " (--salvage exports the intact frames when the index is readable)" if damaged else ""
         raise TrackError(f"{exc}{hint}") from exc
     for problem in track.damage:
         print(f"danmask export: warning: {args.input}: skipped {problem}", file=sys.stderr)
+    try:
+        track = track.selected(args.people)
+    except TrackError as exc:
+        raise TrackError(f"{args.input}: {exc}") from exc
     if args.format == "webmask":
         from ..webmask import write_webmask
 

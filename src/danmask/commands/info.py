@@ -8,6 +8,8 @@ from pathlib import Path
 DESCRIPTION = """\
 Describe FILE, recognised by its first bytes: a mask track (.dmask), a Bilibili .webmask, or a video
 (anything FFmpeg reads). Tracks and webmasks are fully decoded, so every checksum and record is verified.
+For a track with person layers (made by a person-tracking model) it lists each person id with the frames
+they appear in and the frames in which they were salient (protected by the stored union).
 """
 
 
@@ -41,6 +43,9 @@ def run(args: argparse.Namespace) -> int:
         for key, value in facts.items():
             if key == "damaged_blocks":
                 value = len(value)
+            elif key == "people":
+                value = ", ".join(f"{p['id']} ({p['frames']} frame{'s' * (p['frames'] != 1)}, "
+                                  f"{p['salient_frames']} salient)" for p in value) or "none"
             if key != "times":
                 print(f"{key:<{width}}  {value}")
     damage = facts.get("damaged_blocks")
@@ -57,13 +62,16 @@ def track_facts(path: Path) -> dict:
     track = MaskTrack.load(path, salvage=True)
     size = path.stat().st_size
     coverage = [float((m >= 128).mean()) for m in track.masks]
+    people = [{"id": pid, "frames": frames, "salient_frames": salient}
+              for pid, (frames, salient) in track.person_frames().items()]
     return {
-        "kind": "mask track (.dmask v1)", "file": str(path), "frames": len(track),
+        "kind": f"mask track (.dmask v{track.version})", "file": str(path), "frames": len(track),
         "duration_s": round(track.duration_s, 3), "mask_size": f"{track.mask_size[1]}x{track.mask_size[0]}",
         "source_size": f"{track.source_size[1]}x{track.source_size[0]}", "time_base": str(track.time_base),
         "first_time_s": round(track.times[0], 3) if len(track) else None,
         "bytes": size, "kb_per_minute": round(size / 1000 / track.duration_s * 60, 1) if track.duration_s else None,
         "mean_person_fraction": round(sum(coverage) / len(coverage), 4) if coverage else 0.0,
+        "person_layers": track.has_people, "people": people,
         "damaged_blocks": track.damage,
         "times": [round(t, 6) for t in track.times],
     }

@@ -79,7 +79,7 @@ def prepare_content(video: str | Path, workdir: Path, *, comments: str | Path | 
         log(f"comments: {loaded.summary()}")
     track_path = Path(track) if track else None
     if track_path:
-        check_track(MaskTrack.load(track_path), info)
+        check_track(MaskTrack.load(track_path, people=False), info)  # the page reads the person layers itself
     elif mask:
         name = model or DEFAULT_MODEL
         log(f"computing masks with {name} (save them with `danmask segment` to skip this next time)")

@@ -85,7 +85,7 @@ def render_video(
     config = config or LayoutConfig()
     schedule = layout(comments, (info.width, info.height), config, font)
     if isinstance(track, (str, Path)):
-        track = MaskTrack.load(track)
+        track = MaskTrack.load(track, people=False)  # the burn-in protects the stored union
     if track is not None:
         check_track(track, info)
     frames = _frames_with_masks(video, track, model, threads, device)

@@ -6,8 +6,11 @@
 // 'destination-out' in the same callback, so the cut-out never lags the picture. Between video frames a
 // requestAnimationFrame loop moves the comments smoothly, keeping the mask of the frame on screen.
 //
+// With person layers in the track (.dmask v2) the viewer chooses whom the comments pass behind: the salient
+// people (the stored union, the default), everyone, or the people ticked in the list of ids.
+//
 // Comment text only ever reaches canvas fillText/strokeText and textContent: never HTML.
-import { DmaskTrack } from "/dmask.js";
+import { DmaskTrack, selectMask } from "/dmask.js";
 
 const $ = (id) => document.getElementById(id);
 const video = $("video");
@@ -22,11 +25,14 @@ const state = {
   items: [], // schedule items sorted by start
   maxDuration: 0,
   track: null,
-  blocks: new Map(), // block number -> decoded {times, masks} (our own cache: lookups must be synchronous)
+  blocks: new Map(), // block number -> decoded {times, masks, people} (our own cache: lookups must be synchronous)
   pending: new Map(), // block number -> Promise while decoding
+  protect: "salient", // whom the mask cuts out: "salient" (stored union), "all", or "chosen" (ticked ids)
+  chosen: new Set(), // person ids ticked in the list
+  selection: 0, // bumped whenever protect or chosen changes (the painted mask is keyed on it)
   maskCanvas: null,
   sprites: new Map(), // schedule item index -> pre-drawn canvas while the item is on screen
-  maskShown: null, // {block, index} of the mask currently in maskCanvas
+  maskShown: null, // {block, index, selection} of the mask currently in maskCanvas
   frameTime: null, // mediaTime of the frame on screen (from requestVideoFrameCallback)
   showDanmaku: true,
   useMask: true,
@@ -39,7 +45,8 @@ const state = {
 };
 
 // Counters read by tests and the benchmark (no effect on drawing).
-const stats = { frames: 0, draws: 0, drawMs: 0, drawn: 0, masked: 0, maskTime: null, mediaTime: null, missingMask: 0 };
+const stats = { frames: 0, draws: 0, drawMs: 0, drawn: 0, masked: 0, maskTime: null, mediaTime: null, missingMask: 0,
+                maskSelection: 0 }; // maskSelection: state.selection of the mask last cut out
 window.danmaskPlayer = { state, stats, drawAt: (t) => draw(t, t) };
 
 function hex(color) {
@@ -102,12 +109,19 @@ function blockNumberAt(t) {
   return lo;
 }
 
+// Person layers are decoded only while the viewer protects someone other than the salient people.
+function needPeople() {
+  return state.protect !== "salient" && state.track.hasPeople;
+}
+
 function ensureBlock(number) {
   if (!state.track || number < 0 || number >= state.track.index.length) return null;
-  if (state.blocks.has(number)) return state.blocks.get(number);
+  const have = state.blocks.get(number);
+  if (have && (have.people || !needPeople())) return have;
   if (!state.pending.has(number)) {
-    const job = state.track.block(number).then((block) => {
-      state.blocks.set(number, block);
+    const people = needPeople() ? state.track.peopleBlock(number) : null;
+    const job = Promise.all([state.track.block(number), people]).then(([block, people]) => {
+      state.blocks.set(number, { ...block, people });
       state.pending.delete(number);
       if (state.blocks.size > 8) { // keep the neighbourhood of the playhead only
         const here = blockNumberAt(video.currentTime);
@@ -131,17 +145,20 @@ function maskAt(t) {
   if (!block) return null;
   let i = 0;
   while (i + 1 < block.times.length && block.times[i + 1] <= t + TIME_SLACK) i++;
-  return { block: number, index: i, time: block.times[i], data: block.masks[i] };
+  return { block: number, index: i, time: block.times[i], union: block.masks[i], people: block.people?.[i] };
 }
 
 function paintMask(mask) {
-  if (state.maskShown && state.maskShown.block === mask.block && state.maskShown.index === mask.index) return;
+  const shown = state.maskShown;
+  if (shown && shown.block === mask.block && shown.index === mask.index && shown.selection === state.selection) return;
+  const which = !mask.people ? "salient" : state.protect === "chosen" ? state.chosen : state.protect;
+  const data = selectMask(mask.union, mask.people || [], which);
   const mctx = state.maskCanvas.getContext("2d");
   const image = mctx.createImageData(state.track.width, state.track.height);
   const px = image.data;
-  for (let i = 0, n = mask.data.length; i < n; i++) px[4 * i + 3] = mask.data[i];
+  for (let i = 0, n = data.length; i < n; i++) px[4 * i + 3] = data[i];
   mctx.putImageData(image, 0, 0);
-  state.maskShown = { block: mask.block, index: mask.index };
+  state.maskShown = { block: mask.block, index: mask.index, selection: state.selection };
 }
 
 // ------------------------------------------------------------------ drawing
@@ -196,6 +213,7 @@ function draw(t, frameTime) {
       ctx.drawImage(state.maskCanvas, 0, 0, width, height);
       ctx.globalCompositeOperation = "source-over";
       stats.masked++;
+      stats.maskSelection = state.maskShown.selection;
     }
     stats.maskTime = mask ? mask.time : null;
   }
@@ -284,6 +302,38 @@ function bindControls() {
   $("mask").disabled = !state.config.track;
 }
 
+// The "Protect" choice and one checkbox per person id, shown only for tracks with person layers. Ids start
+// ticked for the people who are ever salient; ticking or unticking one switches to "chosen people".
+function bindPeople(track) {
+  if (!track.hasPeople || !track.people.length) return;
+  const protect = $("protect");
+  const boxes = track.people.map((person) => {
+    const box = document.createElement("input");
+    box.type = "checkbox";
+    box.checked = person.salientFrames > 0;
+    box.dataset.id = String(person.id);
+    if (box.checked) state.chosen.add(person.id);
+    box.addEventListener("change", () => {
+      if (box.checked) state.chosen.add(person.id); else state.chosen.delete(person.id);
+      protect.value = "chosen";
+      setProtect("chosen");
+    });
+    const label = document.createElement("label");
+    label.append(box, document.createTextNode(` person ${person.id}`));
+    label.title = `${person.frames} frames, salient in ${person.salientFrames}`;
+    return label;
+  });
+  $("person-list").replaceChildren(...boxes);
+  protect.addEventListener("change", () => setProtect(protect.value));
+  $("people").hidden = false;
+}
+
+function setProtect(mode) {
+  state.protect = mode;
+  state.selection++;
+  redraw();
+}
+
 let scheduleTimer = 0;
 function scheduleSoon() {
   clearTimeout(scheduleTimer);
@@ -314,6 +364,7 @@ async function start() {
   if (state.config.track) {
     loads.push(DmaskTrack.fromUrl(state.config.track).then(async (track) => {
       state.track = track;
+      bindPeople(track);
       state.maskCanvas = document.createElement("canvas");
       state.maskCanvas.width = track.width;
       state.maskCanvas.height = track.height;
