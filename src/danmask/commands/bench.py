@@ -15,6 +15,7 @@ Measure, in one run and each against a reference timed in the same run:
   - the whole pipeline (segment_video on a 720p clip) vs decoding the same clip only;
   - the scene-cut detector's cost per frame, as a share of a pipeline frame;
   - .dmask and .webmask bytes per minute of video, vs the clip itself and Bilibili's sample webmask;
+  - the person-track path's time per frame with 1, 2, 4 and 8 people on screen, vs one person;
   - the web player's frame rate with 300 comments on screen vs none (headless Chromium, if installed).
 The 720p clip is real footage from $DANMASK_DATA/clips or ../shared/data/clips (letterboxed), else synthetic.
 A dated section with the machine description is appended to BENCHMARKS.md.
@@ -36,6 +37,7 @@ def register(subparsers) -> None:
     p.add_argument("--repeat", type=int_at_least(1), default=3, help="pipeline and decode runs; the median counts (default 3)")
     p.add_argument("--no-player", action="store_true",
                    help="skip the web player's frame rate (300 comments vs none, headless Chromium)")
+    p.add_argument("--no-people", action="store_true", help="skip the person-track cost per number of people")
     p.add_argument("--json", action="store_true", help="print the results as one JSON object")
     p.add_argument("--output", type=Path, default=Path("BENCHMARKS.md"),
                    help="file to append the dated section to (default ./BENCHMARKS.md)")
@@ -50,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         raise DanmaskError(f"{args.clip}: clip not found")
     result = run_bench(models=args.model, pipeline_model=args.pipeline_model, clip=args.clip, frames=args.frames,
                        runs=args.runs, warmup=args.warmup, repeat=args.repeat, synthetic=args.synthetic,
-                       player=not args.no_player)
+                       player=not args.no_player, people=not args.no_people)
     if args.json:
         print(json.dumps(result))
     else:

@@ -5,24 +5,40 @@ import argparse
 import json
 
 
+GUIDE = """\
+Which to pick:
+  default (person-track)  the most accurate masks: people found, followed and segmented one by one, with ids;
+                          about 15-25 frames per second for one person on two CPU cores. For files, catalogs
+                          (`segment`, `render`, `play`, `demo`).
+  fast ({fast})          one small whole-frame network, a few ms per frame: live streams, cameras, the
+                          browser, phones. No person ids.
+Others are for comparison and research; peers need the mediapipe extra.
+"""
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser("models", help="list the models --model accepts",
                               description="List registered models: danmask's own shipped weights and the "
                               "MediaPipe peers (extra [mediapipe]). Any .onnx exported by `danmask export` "
-                              "can also be passed to --model by path.")
+                              "can also be passed to --model by path. `--model default` and `--model fast` "
+                              "name the two to choose between.")
     p.add_argument("--json", action="store_true", help="one JSON object per model")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..runtime import DEFAULT_MODEL, list_models
+    from ..runtime import DEFAULT_MODEL, FAST_MODEL, list_models
 
     for name, spec in list_models().items():
         if args.json:
             print(json.dumps({"name": name, "input_size": list(spec.input_size), "takes_prior": spec.takes_prior,
-                              "backend": spec.backend, "licence": spec.licence, "default": name == DEFAULT_MODEL}))
+                              "backend": spec.backend, "licence": spec.licence, "default": name == DEFAULT_MODEL,
+                              "fast": name == FAST_MODEL}))
         else:
             h, w = spec.input_size
-            flags = (" (default)" if name == DEFAULT_MODEL else "") + (" [prior mask]" if spec.takes_prior else "")
-            print(f"{name:28s} {w}x{h:<5d} {spec.backend:7s} {spec.licence:11s} {spec.description}{flags}")
+            flags = ((" (default)" if name == DEFAULT_MODEL else "") + (" (fast)" if name == FAST_MODEL else "")
+                     + (" [prior mask]" if spec.takes_prior else ""))
+            print(f"{name:28s} {w}x{h:<5d} {spec.backend:14s} {spec.licence:11s} {spec.description}{flags}")
+    if not args.json:
+        print("\n" + GUIDE.format(fast=FAST_MODEL))
     return 0

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ._argtypes import int_at_least
+
 if TYPE_CHECKING:
     from ..train.loop import TrainConfig
 
@@ -14,6 +16,14 @@ A full run, as used for the shipped weights (see docs/models/):
   danmask train labels --data ../shared/data --rvm ../shared/models/rvm/rvm_mnv3_ratio1.0.onnx --out cache/labels
   danmask train fit --config configs/airseg-cpu.json
   danmask export runs/airseg-cpu/last.pt --format onnx -o airseg-cpu.onnx --register
+
+The person-track path (see docs/models/person-track.md):
+  danmask train convert detector ../shared/models/detectors/yolox_nano_416.onnx --register
+  danmask train convert pose --register                       # pose_landmark_full from the mediapipe wheel
+  danmask train crops --data ../shared/data --heavy package/pose_landmark_heavy.tflite \\
+      --rvm ../shared/models/rvm/rvm_mnv3_ratio1.0.onnx --out cache/crops
+  danmask train fit-crops --config configs/person-pose.json
+  danmask export runs/person-pose/last.pt --format onnx -o person-pose.onnx --register
 
 The RVM teacher is GPL-3.0: it only makes labels on your machine; it is never shipped or committed.
 """
@@ -47,6 +57,123 @@ def register(subparsers) -> None:
     fit.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
     fit.set_defaults(func=run_fit)
+    conv = sub.add_parser("convert", help="turn an Apache-2.0 upstream model into a graph the person-track path ships")
+    conv.add_argument("part", choices=("detector", "pose"), help="detector: YOLOX-Nano 416 ONNX; pose: MediaPipe "
+                      "pose_landmark .tflite")
+    conv.add_argument("source", nargs="?", help="upstream file (pose default: pose_landmark_full.tflite from the "
+                      "mediapipe wheel)")
+    conv.add_argument("-o", "--output", help="ONNX file to write (default: the registry's file with --register)")
+    conv.add_argument("--register", action="store_true", help="write into the runtime registry (weights folder)")
+    conv.set_defaults(func=run_convert)
+    crops = sub.add_parser("crops", help="person-centred training crops, framed by the runtime's own tracker")
+    crops.add_argument("--data", default="../shared/data", help="folder with davis-people/, coco-person/, "
+                       "web-people-pseudo/, clips/ (default: %(default)s)")
+    crops.add_argument("--heavy", help="pose_landmark_heavy.tflite (npm pack @mediapipe/pose): crop teacher")
+    crops.add_argument("--rvm", help="RVM teacher ONNX (rvm_mnv3_ratio1.0.onnx): whole-frame teacher")
+    crops.add_argument("--out", default="cache/crops", help="crop cache folder (default: %(default)s)")
+    crops.add_argument("--quiet", action="store_true", help="no progress bar")
+    crops.set_defaults(func=run_crops)
+    fc = sub.add_parser("fit-crops", help="fine-tune the person-track path's crop segmenter (its mask head)")
+    fc.add_argument("--config", help="JSON file with CropFitConfig fields (flags below override it)")
+    fc.add_argument("--crops", help="crop cache folder")
+    fc.add_argument("--out", help="run folder")
+    fc.add_argument("--steps", type=int_at_least(1))
+    fc.add_argument("--hold-out", nargs="*", metavar="SEQUENCE", help="sequences or groups kept out and scored")
+    fc.add_argument("--threads", type=int_at_least(1))
+    fc.add_argument("--quiet", action="store_true", help="no progress bar")
+    fc.set_defaults(func=run_fit_crops)
+
+
+def run_convert(args: argparse.Namespace) -> int:
+    from ..errors import DanmaskError, ModelError
+    from ..runtime.registry import WEIGHTS_DIR
+
+    _needs_torch()
+    from ..train.convert import convert_detector, convert_pose
+    from ..train.crop_fit import default_tflite
+
+    if not args.output and not args.register:
+        raise DanmaskError("give -o OUT.onnx or --register")
+    name = "person-detector.onnx" if args.part == "detector" else "person-pose.onnx"
+    out = Path(args.output) if args.output else WEIGHTS_DIR / name
+    if args.part == "detector":
+        if not args.source or not Path(args.source).is_file():
+            raise ModelError(f"{args.source}: YOLOX-Nano ONNX file not found")
+        convert_detector(args.source, out, {"name": "person-detector", "origin": Path(args.source).name,
+                                            "licence": "Apache-2.0"})
+    else:
+        source = args.source or default_tflite()
+        if not Path(source).is_file():
+            raise ModelError(f"{source}: pose_landmark .tflite not found")
+        convert_pose(source, out, {"name": "person-pose", "origin": Path(source).name, "licence": "Apache-2.0",
+                                   "refiner": "none"})
+    if args.output and args.register:
+        import shutil
+
+        shutil.copy2(out, WEIGHTS_DIR / name)
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)" + (f"; registered as {name}" if args.register else ""))
+    return 0
+
+
+def run_crops(args: argparse.Namespace) -> int:
+    from ..errors import DatasetError, ModelError
+    from ..runtime.registry import WEIGHTS_DIR
+
+    _needs_torch()
+    from ..train.crops import build_crop_cache, everyone_tracker
+
+    data = Path(args.data)
+    if not (data / "davis-people").is_dir():
+        raise DatasetError(f"{data}: expected davis-people/, coco-person/, web-people-pseudo/ and clips/ inside")
+    for flag in ("heavy", "rvm"):
+        path = getattr(args, flag)
+        if path and not Path(path).is_file():
+            raise ModelError(f"{path}: --{flag} teacher not found")
+    tracker = everyone_tracker(str(WEIGHTS_DIR / "person-detector.onnx"), str(WEIGHTS_DIR / "person-pose.onnx"))
+    n = build_crop_cache(data, Path(args.out), tracker, args.heavy, args.rvm, progress=not args.quiet)
+    print(f"wrote {n} crops to {args.out}/")
+    return 0
+
+
+def run_fit_crops(args: argparse.Namespace) -> int:
+    from dataclasses import fields
+
+    from ..errors import DanmaskError
+
+    _needs_torch()
+    from ..train.crop_fit import CropFitConfig, fit
+    from ..train.losses import LossConfig
+
+    raw: dict = {}
+    if args.config:
+        try:
+            raw = json.loads(Path(args.config).read_text())
+            raw.pop("note", None)
+        except (OSError, ValueError) as exc:
+            raise DanmaskError(f"{args.config}: unreadable config ({exc})") from exc
+    for name in ("crops", "out", "steps", "threads", "hold_out"):
+        if getattr(args, name) is not None:
+            raw[name] = getattr(args, name)
+    unknown = set(raw) - {f.name for f in fields(CropFitConfig)}
+    if unknown:
+        raise DanmaskError(f"unknown config keys: {', '.join(sorted(unknown))}")
+    try:
+        if "loss" in raw:
+            raw["loss"] = LossConfig(**raw["loss"])
+    except TypeError as exc:
+        raise DanmaskError(f"{args.config}: {exc}") from exc
+    for key in ("hold_out", "jitter"):
+        if key in raw:
+            raw[key] = tuple(raw[key])
+    cfg = CropFitConfig(**raw)
+    if not (Path(cfg.crops) / "index.csv").is_file():
+        raise DanmaskError(f"{cfg.crops}: no crop cache; run `danmask train crops` first")
+    ckpt = fit(cfg, progress=not args.quiet)
+    history = json.loads((Path(cfg.out) / "history.json").read_text())
+    for h in history:
+        print(f"step {h['step']}: held-out mean IoU {h['mean_iou']}, FP {h['fp_frac']}")
+    print(f"checkpoint: {ckpt}")
+    return 0
 
 
 def _needs_torch():

@@ -203,7 +203,7 @@ def mask_sizes(track, duration_s: float, work: Path) -> dict:
 
 def run_bench(models: list[str] | None = None, pipeline_model: str | None = None, clip: Path | None = None,
               frames: int = 150, runs: int = 200, warmup: int = 20, repeat: int = 3,
-              synthetic: bool = False, player: bool = True) -> dict:
+              synthetic: bool = False, player: bool = True, people: bool = True) -> dict:
     """Measure everything; returns the JSON object of `danmask bench --json`."""
     from ..runtime import DEFAULT_MODEL, list_models, load_model
 
@@ -251,9 +251,64 @@ def run_bench(models: list[str] | None = None, pipeline_model: str | None = None
         if "bilibili_webmask_bytes_per_min" in sizes:
             sizes["webmask_vs_bilibili"] = sizes["webmask_bytes_per_min"] / sizes["bilibili_webmask_bytes_per_min"]
         result["sizes"] = sizes
+        if people:
+            result["people"] = people_cost(c.path)
     if player:
         result["player"] = player_fps()
     return result
+
+
+def people_frame(person: np.ndarray, count: int, size: tuple[int, int] = BENCH_SIZE) -> np.ndarray:
+    """A (w, h) frame showing `count` copies of one person's box in a grid (one row up to 4, then two)."""
+    w, h = size
+    rows = 1 if count <= 4 else 2
+    cols = -(-count // rows)
+    frame = np.full((h, w, 3), 110, np.uint8)
+    cell_w, cell_h = w // cols, h // rows
+    scale = min(0.9 * cell_h / person.shape[0], 0.9 * cell_w / person.shape[1])
+    tile = cv2.resize(person, (max(1, round(person.shape[1] * scale)), max(1, round(person.shape[0] * scale))))
+    for k in range(count):
+        r, c = divmod(k, cols)
+        y = r * cell_h + (cell_h - tile.shape[0]) // 2
+        x = c * cell_w + (cell_w - tile.shape[1]) // 2
+        frame[y:y + tile.shape[0], x:x + tile.shape[1]] = tile
+    return frame
+
+
+def people_cost(clip: Path, counts: tuple[int, ...] = (1, 2, 4, 8), frames: int = 40) -> dict:
+    """Person-track time per frame with 1, 2, 4 and 8 people on screen (copies of the clip's largest person),
+    everyone tracked, as on video (30 fps, the detector on its schedule); the median over `frames` frames."""
+    from ..people.detector import PersonDetector
+    from ..people.salience import SalienceRule
+    from ..people.tracker import TrackerConfig
+    from ..runtime import load_model, resolve
+
+    detector = PersonDetector(resolve("person-track").extra["parts"]["detector"])
+    person = None
+    for rgb in _frames_of(clip):
+        found = detector(rgb)
+        if found:
+            d = max(found, key=lambda d: d.area)
+            person = rgb[int(d.y0):int(d.y1), int(d.x0):int(d.x1)]
+            break
+    if person is None:
+        return {"skipped": "no person in the benchmark clip"}
+    out = {}
+    for count in counts:
+        model = load_model("person-track", threads=1)
+        model.tracker.config = TrackerConfig(max_people=max(counts), salience=SalienceRule(everyone=True))
+        frame = people_frame(person, count)
+        times, tracked = [], 0
+        for i in range(frames):
+            start = time.perf_counter()
+            model.track(frame, i / 30.0, (180, 320))
+            times.append(time.perf_counter() - start)
+            tracked = len(model.people)
+        out[str(count)] = {"ms_per_frame": 1000 * statistics.median(times[5:]), "tracked": tracked}
+    base = out[str(counts[0])]["ms_per_frame"]
+    for row in out.values():
+        row["ratio_vs_one"] = row["ms_per_frame"] / base
+    return out
 
 
 def player_fps(comments: int = 300, seconds: float = 4.0) -> dict:
@@ -269,6 +324,28 @@ def player_fps(comments: int = 300, seconds: float = 4.0) -> dict:
             "draw_ms_mean": full["draw_ms_mean"], "page_fps_no_comments": empty["page_fps"],
             "ratio_vs_no_comments": full["page_fps"] / empty["page_fps"], "size": full["size"],
             "browser": full["browser"]}
+
+
+def _people_lines(r: dict) -> list[str]:
+    pc = r.get("people")
+    if not pc:
+        return []
+    if "skipped" in pc:
+        return [f"person-track cost per number of people: skipped ({pc['skipped']})"]
+    return ["person-track, 1 thread, masks 320x180: " + ", ".join(
+        f"{n} people {row['ms_per_frame']:.1f} ms (x{row['ratio_vs_one']:.2f}, {row['tracked']} tracked)"
+        for n, row in pc.items())]
+
+
+def _people_table(r: dict) -> str:
+    pc = r.get("people")
+    if not pc or "skipped" in pc:
+        return "\n".join(_people_lines(r))
+    rows = "\n".join(f"| {n} | {row['tracked']} | {row['ms_per_frame']:.1f} | {row['ratio_vs_one']:.2f} |"
+                     for n, row in pc.items())
+    return ("Person-track cost per number of people (copies of the clip's largest person on one 720p frame, "
+            "everyone tracked, 1 thread, median ms per frame):\n\n| people | tracked | ms/frame | x one person |\n"
+            f"|---:|---:|---:|---:|\n{rows}\n")
 
 
 def _player_line(r: dict) -> str:
@@ -311,7 +388,7 @@ def format_table(r: dict) -> str:
               f"per minute of video: .dmask {_kb(z['dmask_bytes_per_min'])} "
               f"({z['dmask_vs_video']:.1%} of the H.264 clip, {_kb(z['video_bytes_per_min'])}), "
               f".webmask {_kb(z.get('webmask_bytes_per_min'))}, Bilibili sample .webmask "
-              f"{_kb(z.get('bilibili_webmask_bytes_per_min'))}", _player_line(r)]
+              f"{_kb(z.get('bilibili_webmask_bytes_per_min'))}", *_people_lines(r), _player_line(r)]
     return "\n".join(lines)
 
 
@@ -344,6 +421,7 @@ Model latency (`predict` on one 720p frame, median of {r['latency_runs']} timed 
 | .dmask per minute | {_kb(z['dmask_bytes_per_min'])} | H.264 clip {_kb(z['video_bytes_per_min'])} | {z['dmask_vs_video']:.1%} |
 | .webmask per minute | {_kb(web)} | Bilibili sample {_kb(bili)} | {'-' if 'webmask_vs_bilibili' not in z else f"{z['webmask_vs_bilibili']:.2f}"} |
 
+{_people_table(r)}
 {_player_line(r)}
 """
 

@@ -379,21 +379,18 @@ class PoseLandmarkNet(TfliteGraph):
             names = [by_shape[(POSE_LANDMARKS * 5,)], by_shape[(1,)], by_shape[(POSE_INPUT, POSE_INPUT, 1)]]
         except KeyError:
             raise ValueError(f"{path}: not a MediaPipe pose-landmark graph (outputs {outputs})") from None
-        super().__init__(path, keep=names[2:] if mask_only else names)  # mask_only: training the mask head
+        super().__init__(path, keep=names[2:] if mask_only else names)  # mask_only: the mask's inputs only
         self.landmarks_name, self.presence_name, self.mask_name = names
-        shared = {op.output for op in _needed(ops, names[:2])}
-        # the layers only the mask depends on: fine-tuning them leaves landmarks and presence, and so the
-        # tracking, exactly as they were
-        self.mask_head = [k for op in _needed(ops, names[2:]) if op.output not in shared
-                          and (k := _key(op.output)) in self.layers]
+        self.features_name = next(ins[0] for _, _, ins, out, _ in self.plan if out == self.mask_name)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         env = self.run(x)
         return env[self.landmarks_name].view(-1, POSE_LANDMARKS, 5), env[self.presence_name], env[self.mask_name]
 
-    def segment(self, x: torch.Tensor) -> torch.Tensor:
-        """Mask logits only (N, 1, 256, 256)."""
-        return self.run(x)[self.mask_name]
+    def segment(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mask logits (N, 1, 256, 256) and the 8-channel features the head's last layer reads."""
+        env = self.run(x)
+        return env[self.mask_name], env[self.features_name]
 
 
 def _key(name: str) -> str:

@@ -43,10 +43,11 @@ class PoseLandmarker:
     """ONNX graph: `src` (N, 3, 256, 256) RGB in [0, 1] -> `landmarks` (N, 39, 5), `presence` (N, 1),
     `mask` (N, 1, 256, 256) probability."""
 
-    def __init__(self, path: str | Path, threads: int = 1, device: str = "cpu") -> None:
+    def __init__(self, path: str | Path, threads: int = 1, device: str = "cpu", flip: bool = False) -> None:
         from ..runtime.onnx_backend import session
 
         self.session = session(str(path), threads, device)
+        self.flip = flip  # also segment each crop mirrored and average the masks (+0.005 IoU, twice the cost)
         names = {o.name for o in self.session.get_outputs()}
         if not {"landmarks", "presence", "mask"} <= names:
             raise ModelError(f"{path}: not a pose-landmark graph (outputs {sorted(names)})")
@@ -60,7 +61,12 @@ class PoseLandmarker:
             return []
         batch = np.stack([crop(rgb, r, CROP_SIDE) for r in rois]).astype(np.float32)
         batch = batch.transpose(0, 3, 1, 2) * np.float32(1.0 / 255.0)
+        n = len(rois)
+        if self.flip:
+            batch = np.concatenate([batch, batch[:, :, :, ::-1]])
         lms, pres, masks = self.session.run(["landmarks", "presence", "mask"], {"src": batch})
+        if self.flip:
+            lms, pres, masks = lms[:n], pres[:n], (masks[:n] + masks[n:, :, :, ::-1]) * np.float32(0.5)
         out = []
         for roi, lm, p, m in zip(rois, lms, pres, masks):
             out.append(PoseResult(roi, float(p[0]), roi.to_frame(lm[:, :2].astype(np.float64), CROP_SIDE),

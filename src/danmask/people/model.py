@@ -36,7 +36,8 @@ class PersonTrackModel:
         self.spec = spec
         parts = spec.extra["parts"]
         self.tracker = PersonTracker(PersonDetector(parts["detector"], threads, device),
-                                     PoseLandmarker(parts["landmarker"], threads, device), config)
+                                     PoseLandmarker(parts["landmarker"], threads, device,
+                                                    flip=bool(spec.extra.get("flip", False))), config)
         self.people: list[PersonMask] = []
 
     def reset(self) -> None:

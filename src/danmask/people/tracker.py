@@ -28,7 +28,9 @@ from .salience import SalienceRule, decide, frame_score, smooth
 
 TURNS = (0.0, math.pi / 2, -math.pi / 2, math.pi)
 OVERLAP_SCALE = 4  # masks are compared at a quarter of the frame's size: enough to tell one person from two
-APPEARANCE_MEMORY = 0.95  # per frame: a person's look is learnt slowly, so a gradual takeover still shows
+APPEARANCE_MEMORY = 0.95
+MAX_TURN = math.radians(30)  # a new person's aligned crop must confirm its turn within this
+MAX_ROI_PER_BOX = 1.8  # a crop's side is at most this many times the long side of the person's mask box  # per frame: a person's look is learnt slowly, so a gradual takeover still shows
 
 
 @dataclass
@@ -76,6 +78,11 @@ def colour_histogram(rgb: np.ndarray, result: PoseResult) -> np.ndarray | None:
     hsv = cv2.cvtColor(crop(rgb, result.roi, CROP_SIDE), cv2.COLOR_RGB2HSV)
     hist = cv2.calcHist([hsv], [0, 1], inside.astype(np.uint8), [16, 8], [0, 180, 0, 256])
     return (hist / max(float(hist.sum()), 1.0)).astype(np.float32)
+
+
+def _turn(angle: float) -> float:
+    """Absolute difference of two angles folded into [0, pi]."""
+    return abs((angle + math.pi) % (2 * math.pi) - math.pi)
 
 
 def _covered(a: np.ndarray, b: np.ndarray) -> float:
@@ -131,7 +138,7 @@ class PersonTracker:
                          self.config.salience)
         for p in people:
             p.salient = p.id in salient
-            p.next_roi = p.result.next_roi()
+            p.next_roi = self._next_roi(p.result, p.box, size)
         self.people = sorted(people, key=lambda p: p.id)
         return self.people
 
@@ -156,12 +163,6 @@ class PersonTracker:
         p.result, p.box = r, box
         p.colours = APPEARANCE_MEMORY * p.colours + (1 - APPEARANCE_MEMORY) * colours
         return True
-
-    def _best_turn(self, rgb: np.ndarray, roi: Roi) -> PoseResult | None:
-        """The crop of `roi` tried upright and turned by 90, 180 and 270 degrees; the most person-like one."""
-        tries = self.landmarker.run(rgb, [Roi(roi.cx, roi.cy, roi.size, a) for a in TURNS])
-        best = max(tries, key=lambda r: r.presence)
-        return best if best.presence >= self.config.min_presence else None
 
     def _merge_duplicates(self, people: list[Person], size: tuple[int, int]) -> list[Person]:
         """Of two tracks on one person, keep the one that looks most like what it has followed so far: when an
@@ -199,15 +200,39 @@ class PersonTracker:
         return new
 
     def _start(self, rgb: np.ndarray, det: Detection, t: float) -> Person | None:
-        """A new track from a detector box: the best of four turns, then one pass in the body-aligned crop."""
-        best = self._best_turn(rgb, Roi.from_box(*det.box))
-        if best is None:
-            return None
-        result = self.landmarker(rgb, best.next_roi())
-        box = mask_box(result) if result.presence >= self.config.min_presence else None
-        colours = colour_histogram(rgb, result) if box is not None else None
-        if colours is None:
-            return None
-        person = Person(self._next_id, result, box, t, colours=colours)
-        self._next_id += 1
-        return person
+        """A new track from a detector box. The box's crop is tried upright and turned by 90, 180 and 270 degrees
+        (a breakdancer on their head is still a person); the most person-like turns, in order, place a
+        body-aligned crop, and the first whose aligned crop still holds a person starts the track. A close-up
+        can look like a person at several turns, but only the right one aligns."""
+        base = Roi.from_box(*det.box)
+        size = rgb.shape[:2]
+        tries = self.landmarker.run(rgb, [Roi(base.cx, base.cy, base.size, a) for a in TURNS])
+        # upright first when it holds a person at all (the alignment then corrects a lean); else the likeliest turn
+        order = sorted(tries, key=lambda r: (r.roi.angle != 0.0 or r.presence < self.config.min_presence,
+                                             -r.presence))
+        for turned in order[:2]:
+            if turned.presence < self.config.min_presence:
+                break
+            aligned = self._next_roi(turned, det.box, size)
+            result = self.landmarker(rgb, aligned)
+            box = mask_box(result) if result.presence >= self.config.min_presence else None
+            if box is None or _turn(self._next_roi(result, box, size).angle - aligned.angle) > MAX_TURN:
+                continue  # the aligned crop does not confirm the turn: the next frame would lose the person
+            person = Person(self._next_id, result, box, t, colours=colour_histogram(rgb, result))
+            if person.colours is not None:
+                self._next_id += 1
+                return person
+        return None
+
+    @staticmethod
+    def _next_roi(result: PoseResult, box: tuple[float, float, float, float], frame: tuple[int, int]) -> Roi:
+        """The body-aligned crop for the next pass. In a close-up the hips, and so MediaPipe's crop centre, are out
+        of the frame and the alignment is extrapolated: the crop then frames the person's visible box instead
+        (keeping the body's turn), else it grows frame after frame until the person is a speck in it."""
+        roi = result.next_roi()
+        h, w = frame
+        longest = max(box[2] - box[0], box[3] - box[1])
+        if -0.1 * w <= roi.cx <= 1.1 * w and -0.1 * h <= roi.cy <= 1.1 * h:
+            return Roi(roi.cx, roi.cy, min(roi.size, MAX_ROI_PER_BOX * longest), roi.angle)
+        fit = Roi.from_box(*box)
+        return Roi(fit.cx, fit.cy, fit.size, roi.angle)

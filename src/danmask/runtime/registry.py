@@ -13,7 +13,11 @@ from ..errors import ModelError
 from .base import ModelSpec, SegModel
 
 WEIGHTS_DIR = Path(__file__).with_name("weights")
-DEFAULT_MODEL = "mpft-cpu"
+# The most accurate path within MediaPipe Pose heavy's time per frame; and the best whole-frame model, for
+# real time (live, the browser). `--model default` and `--model fast` name them (docs/people.md says which when).
+DEFAULT_MODEL = "person-track"
+FAST_MODEL = "mpft-cpu"
+ALIASES = {"default": DEFAULT_MODEL, "fast": FAST_MODEL}
 
 _PEERS = {
     "mediapipe-selfie": ModelSpec(
@@ -59,8 +63,10 @@ def list_models() -> dict[str, ModelSpec]:
 
 
 def resolve(name_or_path: str) -> ModelSpec:
-    """A registry name, an `.onnx` file (with or without a sidecar .json beside it), or a sidecar .json."""
+    """A registry name or alias (`default`, `fast`), an `.onnx` file (with or without a sidecar .json beside it),
+    or a sidecar .json."""
     models = list_models()
+    name_or_path = ALIASES.get(name_or_path, name_or_path)
     if name_or_path in models:
         return models[name_or_path]
     path = Path(name_or_path)
@@ -71,7 +77,8 @@ def resolve(name_or_path: str) -> ModelSpec:
         if sidecar.is_file():
             return spec_from_json(sidecar)
         return _spec_from_onnx_metadata(path)
-    raise ModelError(f"unknown model '{name_or_path}'; valid names: {', '.join(models)} (or a path to an .onnx file)")
+    raise ModelError(f"unknown model '{name_or_path}'; valid names: {', '.join([*ALIASES, *models])} "
+                     "(or a path to an .onnx file)")
 
 
 def _spec_from_onnx_metadata(path: Path) -> ModelSpec:

@@ -151,3 +151,23 @@ def _store_fp16(graph) -> None:
     nodes = casts + list(graph.node)
     del graph.node[:]
     graph.node.extend(nodes)
+
+
+def pose_parity(net: nn.Module, onnx_path: Path, count: int = 4) -> float:
+    """Max |torch - ONNX Runtime| of the mask probability on crops of real frames (synthetic if none)."""
+    import onnxruntime as ort
+
+    from .export import parity_frames
+
+    frames = [f[:3] for f in parity_frames("mpft-cpu", count)]
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    worst = 0.0
+    for f in frames:
+        side = min(f.shape[1:])
+        x = torch.nn.functional.interpolate(torch.from_numpy(f[None, :, :side, :side]), size=(256, 256),
+                                            mode="bilinear", align_corners=False)
+        with torch.no_grad():
+            ref = torch.sigmoid(net(x)[2]).numpy()
+        got = sess.run(["mask"], {"src": x.numpy()})[0]
+        worst = max(worst, float(np.abs(got - ref).max()))
+    return worst

@@ -1,10 +1,10 @@
-"""Fine-tune the person-track path's crop segmenter: the mask head of MediaPipe's pose-landmark graph, on the
-person-centred crops of `danmask.train.crops`.
+"""Train the person-track path's mask refiner on the person-centred crops of `danmask.train.crops`.
 
-Only the layers that the mask alone depends on are trained (60 k of 3.0 M weights in pose_landmark_full): the
-landmarks and presence, and therefore every tracking decision, stay exactly MediaPipe's. `hold_out` names
-sequences (or groups) that never reach training and are scored instead: leave-one-sequence-out runs are this
-trainer with one DAVIS sequence held out at a time.
+MediaPipe's pose graph stays frozen (its landmarks and presence, and so every tracking decision, are exactly
+MediaPipe's; its mask head is chaotic to fine-tune, see `models/refiner.py`). It runs in ONNX Runtime, several
+times faster than in torch here, and only the small refiner on top is trained. `hold_out` names sequences (or
+groups) that never reach training and are scored instead: leave-one-sequence-out runs are this trainer with one
+DAVIS sequence held out at a time.
 """
 from __future__ import annotations
 
@@ -12,14 +12,17 @@ import csv
 import json
 import math
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
+from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from ..models.refiner import MaskRefiner
 from ..people.landmarks import CROP_SIDE
 from .augment import photometric
 from .crops import CONTEXT, STORED_SIDE
@@ -41,6 +44,8 @@ class CropFitConfig:
     seed: int = 0
     threads: int = 2
     warmup: int = 50
+    groups: tuple[str, ...] = ()  # train on these groups only (default: all)
+    window: int = 128  # the refiner is convolutional: it trains on a random window of each batch (4x cheaper)
     hold_out: tuple[str, ...] = ()  # sequences or groups scored, never trained on
     jitter: tuple[float, float, float] = (0.12, 0.06, 12.0)  # ROI scale, shift (of the side), rotation (degrees)
     ema: float = 0.99
@@ -128,22 +133,40 @@ def default_tflite() -> str:
     return str(mediapipe_file("pose_landmark", "pose_landmark_full.tflite"))
 
 
-def build_net(tflite: str, mask_only: bool = True):
-    from ..models.tflite_graph import PoseLandmarkNet
+class _Segment(nn.Module):
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
 
-    net = PoseLandmarkNet(tflite, mask_only=mask_only)
-    for p in net.parameters():
-        p.requires_grad_(False)
-    for key in net.mask_head:
-        for p in net.layers[key].parameters():
-            p.requires_grad_(True)
-    return net
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.net.segment(x)
+
+
+def frozen_session(tflite: str, folder: Path, threads: int):
+    """ONNX Runtime session of the frozen pose graph's mask logits and features (exported once into `folder`)."""
+    from ..models.tflite_graph import PoseLandmarkNet
+    from ..runtime.onnx_backend import session
+
+    path = folder / "pose-segment.onnx"
+    if not path.is_file():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(_Segment(PoseLandmarkNet(tflite, mask_only=True)).eval(),
+                              (torch.rand(1, 3, CROP_SIDE, CROP_SIDE),), str(path), input_names=["src"],
+                              output_names=["logits", "features"], opset_version=17, dynamo=False,
+                              dynamic_axes={n: {0: "batch"} for n in ("src", "logits", "features")})
+    return session(str(path), threads, "cpu")
+
+
+def _frozen(sess, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    logits, features = sess.run(["logits", "features"], {"src": images.numpy()})
+    return torch.from_numpy(logits), torch.from_numpy(features)
 
 
 @torch.no_grad()
-def score(net, crops: list[Crop]) -> dict:
-    """Held-out crops, unjittered: IoU pooled per sequence (person crops), predicted fraction on negatives."""
-    net.eval()
+def score(refiner: MaskRefiner | None, sess, crops: list[Crop]) -> dict:
+    """Held-out crops, unjittered: IoU pooled per sequence (person crops), predicted fraction on negatives.
+    `refiner` None scores the frozen graph alone."""
     inter: dict[str, float] = {}
     union: dict[str, float] = {}
     neg = []
@@ -151,7 +174,9 @@ def score(net, crops: list[Crop]) -> dict:
         chunk = crops[i:i + 16]
         views = [view(c) for c in chunk]
         x = torch.from_numpy(np.stack([v[0] for v in views]).transpose(0, 3, 1, 2).astype(np.float32) / 255.0)
-        pred = (torch.sigmoid(net.segment(x))[:, 0] > 0.5).numpy()
+        logits, features = _frozen(sess, x)
+        out = refiner.eval()(x, logits, features) if refiner is not None else logits
+        pred = (out[:, 0] > 0).numpy()
         for c, (_, label, ignore), p in zip(chunk, views, pred):
             valid = ignore == 0
             if c.group in NEGATIVE_GROUPS:
@@ -167,7 +192,7 @@ def score(net, crops: list[Crop]) -> dict:
 
 
 def fit(cfg: CropFitConfig, progress: bool = True) -> Path:
-    """Train; returns the checkpoint (`out/last.pt`: the mask head's weights, EMA-averaged)."""
+    """Train; returns the checkpoint (`out/last.pt`: the refiner's weights, EMA-averaged)."""
     from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
     from tqdm import tqdm
 
@@ -178,49 +203,63 @@ def fit(cfg: CropFitConfig, progress: bool = True) -> Path:
     tflite = cfg.tflite or default_tflite()
     (out / "config.json").write_text(json.dumps({**asdict(cfg), "tflite": tflite}, indent=2) + "\n")
     crops = load_crops(Path(cfg.crops))
-    train_set = [c for c in crops if not held_out(c, cfg.hold_out)]
+    train_set = [c for c in crops if not held_out(c, cfg.hold_out) and (not cfg.groups or c.group in cfg.groups)]
     val_set = [c for c in crops if held_out(c, cfg.hold_out)]
-    net = build_net(tflite)
-    params = [p for p in net.parameters() if p.requires_grad]
-    ema = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True) if cfg.ema else None
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sess = frozen_session(tflite, out, cfg.threads)
+    refiner = MaskRefiner()
+    ema = AveragedModel(refiner, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True) if cfg.ema else None
+    opt = torch.optim.AdamW(refiner.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     loader = DataLoader(CropDataset(train_set, cfg.jitter, cfg.seed), batch_size=cfg.batch, num_workers=1,
                         persistent_workers=True, prefetch_factor=4)
-    history = [{"step": 0, **score(net, val_set)}] if val_set else []
+    history = [{"step": 0, **score(None, sess, val_set)}] if val_set else []
     start = time.time()
     with (out / "log.csv").open("w", newline="") as log:
         writer = csv.writer(log)
-        net.train()
-        for step, batch in enumerate(tqdm(loader, total=cfg.steps, disable=not progress, desc="crop head"), 1):
+        for step, batch in enumerate(tqdm(loader, total=cfg.steps, disable=not progress, desc="refiner"), 1):
+            refiner.train()
             for g in opt.param_groups:
                 g["lr"] = _lr(step - 1, step / cfg.steps, cfg.lr, cfg.warmup)
-            logits = net.segment(batch["image"])
-            loss, parts = total_loss(logits, None, batch["label"], batch["valid"], cfg.loss)
+            logits, features = _frozen(sess, batch["image"])
+            y0, x0 = (int(v) for v in torch.randint(0, CROP_SIDE - cfg.window + 1, (2,)))
+            win = (slice(None), slice(None), slice(y0, y0 + cfg.window), slice(x0, x0 + cfg.window))
+            refined = refiner(batch["image"][win], logits[win], features[win])
+            loss, parts = total_loss(refined, None, batch["label"][win], batch["valid"][win], cfg.loss)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             if ema is not None:
-                ema.update_parameters(net)
+                ema.update_parameters(refiner)
             writer.writerow([step, round(time.time() - start, 1), float(loss.detach())])
             if step >= cfg.steps:
                 break
-    shipped = ema.module if ema is not None else net
+    shipped = ema.module if ema is not None else refiner
     if val_set:
-        history.append({"step": cfg.steps, **score(shipped, val_set)})
-    head = {k: v for k, v in shipped.state_dict().items() if k.split(".")[1] in set(net.mask_head)}
+        history.append({"step": cfg.steps, **score(shipped, sess, val_set)})
     path = out / "last.pt"
-    torch.save({"arch": "person-pose", "tflite": tflite, "model": head, "config": asdict(cfg), "history": history},
-               path)
+    torch.save({"arch": "person-pose", "tflite": tflite, "refiner": shipped.state_dict(), "config": asdict(cfg),
+                "history": history}, path)
     (out / "history.json").write_text(json.dumps(history, indent=2) + "\n")
     return path
 
 
-def load_fine_tuned(path: str | Path):
-    """A full PoseLandmarkNet (landmarks, presence, mask) with a checkpoint's mask head."""
+class RefinedPose(nn.Module):
+    """The pose graph with the refiner on its mask: what the person-track path ships."""
+
+    def __init__(self, net: nn.Module, refiner: MaskRefiner) -> None:
+        super().__init__()
+        self.net, self.refiner = net, refiner
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        env = self.net.run(x)
+        logits = self.refiner(x, env[self.net.mask_name], env[self.net.features_name])
+        return env[self.net.landmarks_name].view(x.shape[0], -1, 5), env[self.net.presence_name], logits
+
+
+def load_fine_tuned(path: str | Path) -> tuple[RefinedPose, dict]:
+    """The shipped module (pose graph + trained refiner) of a checkpoint."""
+    from ..models.tflite_graph import PoseLandmarkNet
+
     ckpt = torch.load(str(path), map_location="cpu", weights_only=False)
-    net = build_net(ckpt["tflite"], mask_only=False)
-    missing = set(ckpt["model"]) - set(net.state_dict())
-    if missing:
-        raise ValueError(f"{path}: weights for layers this graph does not have: {sorted(missing)[:3]}")
-    net.load_state_dict(ckpt["model"], strict=False)
-    return net.eval(), ckpt
+    refiner = MaskRefiner()
+    refiner.load_state_dict(ckpt["refiner"])
+    return RefinedPose(PoseLandmarkNet(ckpt["tflite"]), refiner).eval(), ckpt

@@ -168,6 +168,8 @@ def export_checkpoint(args) -> int:
     """`danmask export CKPT --format onnx -o OUT.onnx [--int8] [--register]`."""
     import shutil
 
+    if _arch_of(args.input) == "person-pose":
+        return export_person_pose(args)
     net, ckpt = load_checkpoint(args.input)
     arch = ckpt["arch"]
     out = Path(args.output)
@@ -210,3 +212,41 @@ def int8_agreement(fp32: Path, int8: Path, frames: list[np.ndarray]) -> dict[str
         inter += int(((pa > 0.5) & (pb > 0.5)).sum())
         union += int(((pa > 0.5) | (pb > 0.5)).sum())
     return {"mean_abs": float(np.mean(diffs)), "iou": inter / union if union else 1.0}
+
+
+def _arch_of(path: str | Path) -> str | None:
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=False).get("arch")
+    except (OSError, EOFError, RuntimeError, ValueError, TypeError, AttributeError, pickle.UnpicklingError):
+        return None  # load_checkpoint reports it properly
+
+
+def export_person_pose(args) -> int:
+    """A trained mask refiner (`danmask train fit-crops`) + the pose graph -> the person-track path's graph."""
+    import shutil
+
+    from .convert import convert_pose, pose_parity
+    from .crop_fit import load_fine_tuned
+
+    if args.int8:
+        raise ModelError("--int8 is not available for the pose graph (its landmarks must stay MediaPipe's)")
+    out = Path(args.output)
+    if out.suffix != ".onnx":
+        raise ModelError(f"{out}: the output of --format onnx must end in .onnx")
+    net, ckpt = load_fine_tuned(args.input)
+    convert_pose(ckpt["tflite"], out, pose_meta(ckpt), net=net)
+    err = pose_parity(net, out)
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB); max |torch - onnx| of the mask on real crops: {err:.2e}")
+    if err > 2e-3:
+        raise ModelError(f"{out}: ONNX mask differs from torch by {err:.2e} (> 2e-3); export is broken")
+    if args.register:
+        shutil.copy2(out, WEIGHTS_DIR / "person-pose.onnx")
+        print(f"registered {out.name} as the person-track path's pose graph (person-pose.onnx) in {WEIGHTS_DIR}")
+    return 0
+
+
+def pose_meta(ckpt: dict) -> dict:
+    """What travels inside the pose graph's metadata: where it came from and how it was fine-tuned."""
+    return {"name": "person-pose", "origin": Path(ckpt["tflite"]).name, "licence": "Apache-2.0",
+            "refiner": "danmask MaskRefiner", "steps": ckpt.get("config", {}).get("steps"),
+            "hold_out": list(ckpt.get("config", {}).get("hold_out", []))}

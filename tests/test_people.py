@@ -1,0 +1,186 @@
+"""The person-track path: ROI geometry, assignment, salience, the shipped detector and pose graph on real frames,
+and the tracker's ids on people who cross each other's paths."""
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from _shared import davis_frame, davis_sprite
+
+from danmask.eval.metrics import identity_swaps, iou
+from danmask.people.assign import assign
+from danmask.people.roi import Roi, box_iou, crop, paste
+from danmask.people.salience import SalienceRule, decide, frame_score, smooth
+
+
+# --- geometry -----------------------------------------------------------------------------------------------
+
+def test_alignment_roi_follows_the_body_axis():
+    upright = Roi.from_alignment(np.array([100.0, 200.0]), np.array([100.0, 120.0]))
+    assert upright.angle == pytest.approx(0.0) and upright.size == pytest.approx(2 * 80 * 1.25)
+    lying = Roi.from_alignment(np.array([100.0, 200.0]), np.array([180.0, 200.0]))  # head to the right
+    assert lying.angle == pytest.approx(math.pi / 2)
+    top_of_crop = lying.to_frame(np.array([[128.0, 0.0]]), 256)[0]  # the crop's "up" points at the head
+    assert top_of_crop == pytest.approx([100.0 + lying.size / 2, 200.0])
+
+
+def test_crop_and_paste_are_inverse():
+    rng = np.random.default_rng(0)
+    frame = (rng.random((120, 200, 3)) * 255).astype(np.uint8)
+    roi = Roi(100.0, 60.0, 80.0, 0.4)
+    patch = crop(frame, roi, 64)
+    centre = patch[24:40, 24:40].astype(float)
+    back = crop(crop(frame, roi, 256), Roi(128.0, 128.0, 256.0, 0.0), 64)  # same content at another scale
+    assert np.abs(back[24:40, 24:40].astype(float) - centre).mean() < 20
+    ones = paste(np.ones((64, 64), np.float32), roi, (120, 200))
+    area = (ones > 0.5).sum()
+    assert area == pytest.approx(80 * 80, rel=0.05)
+    assert paste(np.ones((64, 64), np.float32), roi, (120, 200), (60, 100)).sum() == pytest.approx(area / 4,
+                                                                                                   rel=0.06)
+
+
+def test_box_iou():
+    assert box_iou((0, 0, 10, 10), (0, 0, 10, 10)) == 1.0
+    assert box_iou((0, 0, 10, 10), (5, 0, 15, 10)) == pytest.approx(50 / 150)
+    assert box_iou((0, 0, 1, 1), (2, 2, 3, 3)) == 0.0
+
+
+def test_assignment_is_optimal_and_respects_the_cost_limit():
+    rng = np.random.default_rng(1)
+    for _ in range(100):
+        n, m = (int(v) for v in rng.integers(1, 6, 2))
+        cost = rng.random((n, m))
+        pairs = assign(cost, max_cost=1.0)
+        best = min(sum(cost[r, c] for r, c in zip(rows, cols))
+                   for rows in itertools.permutations(range(n), min(n, m))
+                   for cols in itertools.permutations(range(m), min(n, m)))
+        assert len(pairs) == min(n, m) and sum(cost[r, c] for r, c in pairs) == pytest.approx(best)
+    assert assign(np.array([[0.9, 0.8]]), max_cost=0.5) == []
+
+
+# --- salience -----------------------------------------------------------------------------------------------
+
+def test_bigger_and_more_central_people_score_higher():
+    size = (480, 854)
+    centre = frame_score((377, 140, 477, 340), size)
+    assert centre > frame_score((0, 140, 100, 340), size) > 0  # same size at the edge
+    assert frame_score((327, 40, 527, 440), size) > centre  # bigger
+
+
+def test_salience_has_hysteresis_and_an_everyone_switch():
+    rule = SalienceRule(enter=0.4, leave=0.25)
+    assert decide({1: 1.0, 2: 0.3}, set(), rule) == {1}  # 0.3 < 0.4: does not enter
+    assert decide({1: 1.0, 2: 0.3}, {1, 2}, rule) == {1, 2}  # ... but 0.3 >= 0.25: stays
+    assert decide({1: 1.0, 2: 0.2}, {1, 2}, rule) == {1}
+    assert decide({1: 1.0, 2: 0.01}, set(), SalienceRule(everyone=True)) == {1, 2}
+    with pytest.raises(ValueError):
+        SalienceRule(enter=0.2, leave=0.3)
+
+
+def test_smoothing_has_a_half_life_in_seconds():
+    assert smooth(None, 0.7, 0.1, 0.5) == 0.7
+    assert smooth(1.0, 0.0, 0.5, 0.5) == pytest.approx(0.5)  # one half-life later: halfway
+    assert smooth(1.0, 0.0, 0.05, 0.5) > smooth(1.0, 0.0, 0.1, 0.5)  # VFR: a shorter step moves less
+
+
+# --- identity metric ----------------------------------------------------------------------------------------
+
+def test_identity_swaps_counts_exchanged_ids_not_new_ones():
+    a = np.zeros((10, 10), bool)
+    a[:5] = True
+    b = ~a
+    truth = [{1: a, 2: b}] * 3
+    assert identity_swaps(truth, [{7: a, 8: b}] * 3)["swaps"] == 0
+    swapped = identity_swaps(truth, [{7: a, 8: b}, {7: a, 8: b}, {7: b, 8: a}])
+    assert swapped["swaps"] == 2
+    renewed = identity_swaps(truth, [{7: a, 8: b}, {8: b}, {9: a, 8: b}])
+    assert renewed["swaps"] == 0 and renewed["new_ids"] == 1 and renewed["matched"] == 5
+
+
+# --- shipped parts on real frames ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def parts():
+    from danmask.runtime import resolve
+
+    return resolve("person-track").extra["parts"]
+
+
+def test_shipped_detector_finds_the_person_and_nothing_in_an_empty_frame(parts):
+    from danmask.people.detector import PersonDetector
+
+    rgb, gt = davis_frame("parkour", 0)
+    detector = PersonDetector(parts["detector"])
+    ys, xs = np.nonzero(gt)
+    truth = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+    found = detector(rgb)
+    assert found and max(box_iou(d.box, truth) for d in found) > 0.7
+    assert detector(np.full((360, 640, 3), 90, np.uint8)) == []
+
+
+def test_a_broken_part_is_a_model_error(tmp_path):
+    from danmask.errors import ModelError
+    from danmask.people.detector import PersonDetector
+    from danmask.people.landmarks import PoseLandmarker
+
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not onnx")
+    for part in (PersonDetector, PoseLandmarker):
+        with pytest.raises(ModelError, match="bad.onnx"):
+            part(bad)
+
+
+def test_shipped_pose_graph_segments_the_person_in_its_crop(parts):
+    from danmask.people.landmarks import PoseLandmarker
+
+    rgb, gt = davis_frame("parkour", 0)
+    ys, xs = np.nonzero(gt)
+    roi = Roi.from_box(xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+    result = PoseLandmarker(parts["landmarker"])(rgb, roi)
+    assert result.presence > 0.9 and result.landmarks.shape == (39, 2)
+    mask = paste(result.mask, roi, gt.shape) >= 0.5
+    assert iou(mask, gt) > 0.8
+    aligned = result.next_roi()  # the next crop is centred on the body
+    assert box_iou(aligned.box(), roi.box()) > 0.3
+
+
+# --- the tracker --------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def crossing(tmp_path_factory):
+    from danmask.synthetic import make_people_video
+
+    sprites = [davis_sprite("dance-twirl", 0), davis_sprite("parkour", 0), davis_sprite("dance-twirl", 60)]
+    return make_people_video(tmp_path_factory.mktemp("people") / "crossing.mp4", sprites, frames=90, seed=4)
+
+
+def _tracked(video, everyone: bool = True, max_people: int = 8):
+    from danmask.people.salience import SalienceRule
+    from danmask.people.tracker import TrackerConfig
+    from danmask.runtime import load_model
+    from danmask.segmenter import Segmenter
+    from danmask.video import iter_frames
+
+    model = load_model("person-track")
+    model.tracker.config = TrackerConfig(max_people=max_people, salience=SalienceRule(everyone=everyone))
+    seg = Segmenter(model)
+    frames = []
+    for frame in iter_frames(video.path):
+        union = seg.step(frame.rgb, frame.time)
+        frames.append((union, list(seg.people)))
+    return frames
+
+
+def test_people_crossing_keep_their_ids(crossing):
+    frames = _tracked(crossing)
+    counts = identity_swaps(crossing.masks, [{p.id: p.mask >= 0.5 for p in people} for _, people in frames])
+    assert counts["swaps"] == 0, counts
+    assert counts["matched"] > 0.5 * counts["truth"], counts  # most visible person-frames are tracked
+    union, people = frames[10]  # everyone is salient here: the union is theirs, after the temporal stage
+    assert len(people) >= 2 and iou(union >= 0.5, np.any([p.mask >= 0.5 for p in people], 0)) > 0.9
+
+
+def test_the_cap_limits_how_many_people_are_followed(crossing):
+    assert max(len(people) for _, people in _tracked(crossing, max_people=1)) == 1
