@@ -26,7 +26,7 @@ def test_prepare_clip_from_real_source_keeps_timing(tmp_path):
     from danmask.synthetic import make_video
     from danmask.video import probe
 
-    src = make_video(tmp_path / "src.mp4", frames=12, size=(64, 48), fps=24)
+    src = make_video(tmp_path / "src.mp4", frames=12, shape=(48, 64), fps=24)
     clip = prepare_clip(tmp_path / "720.mp4", frames=8, source=src.path)
     info = probe(clip.path)
     assert (info.width, info.height) == (1280, 720)
@@ -58,6 +58,8 @@ def test_bench_cli_json_and_benchmarks_file(tmp_path, capsys):
     assert "pipeline" in table and "web player: not measured" in table  # the human-readable table
 
 
-def test_bench_missing_clip(tmp_path, capsys):
-    assert main(["bench", "--clip", str(tmp_path / "none.mp4"), "--no-append"]) == 2
-    assert "clip not found" in capsys.readouterr().err
+def test_bench_missing_video(tmp_path, capsys):
+    assert main(["bench", "--video", str(tmp_path / "none.mp4"), "--no-append"]) == 2
+    assert "video not found" in capsys.readouterr().err
+    assert main(["bench", "--clip", str(tmp_path / "none.mp4"), "--no-append"]) == 2  # the old spelling still works
+    assert "--clip is deprecated, use --video" in capsys.readouterr().err

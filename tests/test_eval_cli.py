@@ -128,7 +128,7 @@ def test_eval_two_models_with_recurrent_peer_and_report(dataset, tmp_path, capsy
     plain, rec = plain_model(tmp_path / "tiny.onnx"), recurrent_model(tmp_path / "rec.onnx")
     report = tmp_path / "report"
     code, out = run_eval(capsys, dataset, "--model", plain, "--model", rec, "--recurrent-size", "32x32", "--json",
-                         "--latency-runs", 3, "--warmup", 0, "--report", report, "-q")
+                         "--latency-runs", 3, "--warmup", 0, "-o", report, "-q")
     assert code == 0
     a, b = (json.loads(line) for line in out.strip().splitlines())
     assert b["model"] == str(rec) and b["input_size"] == [32, 32]
@@ -183,14 +183,15 @@ def test_eval_never_imports_torch(dataset, tmp_path):
 def test_report_folder_that_is_a_file(dataset, tmp_path, capsys):
     (tmp_path / "taken").write_text("x")
     code = main(["eval", str(dataset), "--model", str(plain_model(tmp_path / "tiny.onnx")), "--latency-runs", "0",
-                 "--report", str(tmp_path / "taken"), "-q"])
-    assert code == 2 and "report" in capsys.readouterr().err
+                 "-o", str(tmp_path / "taken"), "-q"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "taken: is a file, not a folder" in err
 
 
 def test_eval_video_with_mask_folder(tmp_path, capsys):
     from danmask.synthetic import make_video
 
-    clip = make_video(tmp_path / "clip.mp4", frames=6, size=(64, 48), seed=3)
+    clip = make_video(tmp_path / "clip.mp4", frames=6, shape=(48, 64), seed=3)
     (tmp_path / "clip_masks").mkdir()
     for i in (2, 3, 4):
         Image.fromarray(clip.masks[i].astype(np.uint8) * 255).save(tmp_path / "clip_masks" / f"{i:05d}.png")

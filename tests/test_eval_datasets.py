@@ -62,6 +62,26 @@ def test_davis_with_categories(tmp_path):
     assert (dancer[0].gt == box()).all()
 
 
+def test_image_sequences_get_explicit_display_times(tmp_path):
+    make_davis(tmp_path, with_csv=False)
+    write_rgb(tmp_path / "JPEGImages" / "480p" / "swan" / "00001b.jpg")  # not a number: positions, and an
+    seqs = {s.name: s for s in load_dataset(tmp_path)}                   # unannotated frame takes its slot
+    assert [f.time for f in seqs["dancer"].frames()] == pytest.approx([0, 1 / 30, 2 / 30])  # DEFAULT_FPS
+    assert [f.time for f in seqs["swan"].frames()] == pytest.approx([0, 1 / 30, 3 / 30])
+    for i in (0, 3, 6):  # subsampled every 3rd frame, as named: the true spacing is kept
+        write_rgb(tmp_path / "JPEGImages" / "480p" / "sub" / f"{i:05d}.jpg")
+        write_mask(tmp_path / "Annotations" / "480p" / "sub" / f"{i:05d}.png", box())
+    sub = next(s for s in load_dataset(tmp_path) if s.name == "sub")
+    assert [f.time for f in sub.frames()] == pytest.approx([0, 0.1, 0.2])
+    (tmp_path / "sequences.csv").write_text("sequence,category,fps\ndancer,person_only,24\nswan,no_person,\n")
+    seqs = {s.name: s for s in load_dataset(tmp_path)}
+    assert [f.time for f in seqs["dancer"].frames()] == pytest.approx([0, 1 / 24, 2 / 24])
+    assert [f.time for f in seqs["swan"].frames()][1] == pytest.approx(1 / 30)  # empty cell: the default
+    (tmp_path / "sequences.csv").write_text("sequence,category,fps\ndancer,person_only,-5\n")
+    with pytest.raises(DatasetError, match="fps"):
+        load_dataset(tmp_path)
+
+
 def test_davis_without_csv_uses_masks(tmp_path):
     make_davis(tmp_path, with_csv=False)
     seqs = {s.name: s.has_person for s in load_dataset(tmp_path)}
@@ -91,7 +111,7 @@ def test_image_folder(tmp_path):
     seqs = load_dataset(tmp_path)
     assert [(s.name, s.has_person, s.length) for s in seqs] == [("a", True, 1), ("b", False, 1)]
     (frame,) = list(seqs[0].frames())
-    assert frame.gt.sum() == 36
+    assert frame.gt.sum() == 36 and frame.time == 0.0
 
 
 def test_image_folder_mismatched_aspect(tmp_path):
@@ -104,7 +124,7 @@ def test_image_folder_mismatched_aspect(tmp_path):
 def test_video_with_mask_folder(tmp_path):
     from danmask.synthetic import make_video
 
-    clip = make_video(tmp_path / "clip.mp4", frames=6, size=(64, 48))
+    clip = make_video(tmp_path / "clip.mp4", frames=6, shape=(48, 64))
     for i in (1, 2, 4):
         write_mask(tmp_path / "clip_masks" / f"frame_{i:03d}.png", clip.masks[i])
     (seq,) = load_dataset(tmp_path / "clip.mp4")
@@ -121,7 +141,7 @@ def test_video_with_mask_folder(tmp_path):
 def test_video_mask_beyond_end(tmp_path):
     from danmask.synthetic import make_video
 
-    make_video(tmp_path / "clip.mp4", frames=3, size=(64, 48))
+    make_video(tmp_path / "clip.mp4", frames=3, shape=(48, 64))
     write_mask(tmp_path / "m" / "00009.png", np.zeros((48, 64), bool))
     (seq,) = load_dataset(tmp_path / "clip.mp4", masks=tmp_path / "m")
     with pytest.raises(DatasetError, match="frame 9"):

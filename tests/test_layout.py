@@ -16,7 +16,7 @@ try:
 except FontError as exc:  # pragma: no cover - depends on the machine
     pytest.skip(f"no CJK font installed ({exc})", allow_module_level=True)
 
-SIZE = (640, 360)
+SHAPE = (360, 640)  # (height, width)
 MODES = ("scroll", "scroll", "scroll", "top", "bottom", "reverse")
 
 
@@ -34,7 +34,7 @@ def boxes_at(schedule, t):
 
 def test_same_input_same_schedule():
     comments = busy_comments()
-    a, b = layout(comments, SIZE), layout(list(comments), SIZE)
+    a, b = layout(comments, SHAPE), layout(list(comments), SHAPE)
     assert a.to_json() == b.to_json()
 
 
@@ -45,7 +45,7 @@ def overlapping_pairs(schedule, t):
 
 def test_anti_overlap_never_overlaps_and_counts_the_rest():
     comments = busy_comments()
-    schedule = layout(comments, SIZE)
+    schedule = layout(comments, SHAPE)
     shown, dropped = len(schedule.placements), sum(schedule.dropped.values())
     assert shown + dropped == len(comments)
     assert dropped == schedule.dropped["no room"] > 0  # 20 comments/s do not all fit
@@ -55,7 +55,7 @@ def test_anti_overlap_never_overlaps_and_counts_the_rest():
 
 def test_same_lane_scrollers_keep_the_gap():
     comments = [Comment(0.0, "scroll", "short"), Comment(0.3, "scroll", "a much much longer and faster comment")]
-    schedule = layout(comments, SIZE, LayoutConfig(area=0.1))  # one lane only
+    schedule = layout(comments, SHAPE, LayoutConfig(area=0.1))  # one lane only
     assert len(schedule.placements) + schedule.dropped["no room"] == 2
     if len(schedule.placements) == 2:  # the follower must never come within GAP_PX of the leader
         a, b = schedule.placements
@@ -65,30 +65,30 @@ def test_same_lane_scrollers_keep_the_gap():
 
 def test_without_anti_overlap_everything_is_shown():
     comments = busy_comments()
-    schedule = layout(comments, SIZE, LayoutConfig(anti_overlap=False))
+    schedule = layout(comments, SHAPE, LayoutConfig(anti_overlap=False))
     assert len(schedule.placements) == len(comments) and not schedule.dropped
     assert any(overlapping_pairs(schedule, step / 10) for step in range(300))  # the checker above can fail
 
 
 def test_area_limits_the_lanes():
-    schedule = layout(busy_comments(), SIZE, LayoutConfig(area=0.5))
+    schedule = layout(busy_comments(), SHAPE, LayoutConfig(area=0.5))
     assert schedule.placements
-    assert max(p.y + p.height for p in schedule.placements) <= 0.5 * SIZE[1]
+    assert max(p.y + p.height for p in schedule.placements) <= 0.5 * SHAPE[0]
 
 
 def test_density_thins_evenly():
     comments = busy_comments(200, per_second=1.0)  # sparse: everything fits
-    full = layout(comments, SIZE)
-    half = layout(comments, SIZE, LayoutConfig(density=0.5))
+    full = layout(comments, SHAPE)
+    half = layout(comments, SHAPE, LayoutConfig(density=0.5))
     assert len(full.placements) == 200
     assert len(half.placements) == 100 and half.dropped["density"] == 100
     gaps = [b.start - a.start for a, b in zip(half.placements, half.placements[1:])]
     assert max(gaps) <= 2.0  # every other comment, not the first half
-    assert not layout(comments, SIZE, LayoutConfig(density=0.0)).placements
+    assert not layout(comments, SHAPE, LayoutConfig(density=0.0)).placements
 
 
 def test_max_on_screen():
-    schedule = layout(busy_comments(), SIZE, LayoutConfig(max_on_screen=5, anti_overlap=False))
+    schedule = layout(busy_comments(), SHAPE, LayoutConfig(max_on_screen=5, anti_overlap=False))
     assert schedule.dropped["max on screen"] > 0
     for step in range(300):
         assert len(boxes_at(schedule, step / 10)) <= 5
@@ -96,24 +96,24 @@ def test_max_on_screen():
 
 def test_speed_and_duration():
     comment = [Comment(1.0, "scroll", "hello")]
-    fixed_speed = layout(comment, SIZE, LayoutConfig(speed_px_s=200)).placements[0]
-    assert fixed_speed.vx == -200 and fixed_speed.x0 == SIZE[0]
-    assert fixed_speed.end == pytest.approx(1.0 + (SIZE[0] + fixed_speed.width) / 200)
-    by_duration = layout(comment, SIZE, LayoutConfig(duration_s=5)).placements[0]
+    fixed_speed = layout(comment, SHAPE, LayoutConfig(speed_px_s=200)).placements[0]
+    assert fixed_speed.vx == -200 and fixed_speed.x0 == SHAPE[1]
+    assert fixed_speed.end == pytest.approx(1.0 + (SHAPE[1] + fixed_speed.width) / 200)
+    by_duration = layout(comment, SHAPE, LayoutConfig(duration_s=5)).placements[0]
     assert by_duration.end - by_duration.start == pytest.approx(5)
     assert by_duration.x_at(by_duration.end) == pytest.approx(-by_duration.width)
-    rev = layout([Comment(0, "reverse", "back")], SIZE).placements[0]
+    rev = layout([Comment(0, "reverse", "back")], SHAPE).placements[0]
     assert rev.vx > 0 and rev.x0 == -rev.width
-    top = layout([Comment(0, "top", "fixed")], SIZE, LayoutConfig(fixed_duration_s=3)).placements[0]
-    assert top.vx == 0 and top.end == 3 and top.x0 == pytest.approx((SIZE[0] - top.width) / 2) and top.y == 0
-    bottom = layout([Comment(0, "bottom", "low")], SIZE).placements[0]
-    assert bottom.y + bottom.height <= SIZE[1] and bottom.y > SIZE[1] / 2
+    top = layout([Comment(0, "top", "fixed")], SHAPE, LayoutConfig(fixed_duration_s=3)).placements[0]
+    assert top.vx == 0 and top.end == 3 and top.x0 == pytest.approx((SHAPE[1] - top.width) / 2) and top.y == 0
+    bottom = layout([Comment(0, "bottom", "low")], SHAPE).placements[0]
+    assert bottom.y + bottom.height <= SHAPE[0] and bottom.y > SHAPE[0] / 2
 
 
 def test_widths_are_pillow_measurements_and_font_scale_applies():
     text = "弹幕 danmaku 測試"
-    p1 = layout([Comment(0, "scroll", text)], SIZE).placements[0]
-    p2 = layout([Comment(0, "scroll", text)], SIZE, LayoutConfig(font_scale=2)).placements[0]
+    p1 = layout([Comment(0, "scroll", text)], SHAPE).placements[0]
+    p2 = layout([Comment(0, "scroll", text)], SHAPE, LayoutConfig(font_scale=2)).placements[0]
     for p in (p1, p2):
         measured = load_font(FONT, p.font_px).getlength(text)
         assert abs(p.width - 2 * p.stroke_px - measured) <= 1.5
@@ -121,7 +121,7 @@ def test_widths_are_pillow_measurements_and_font_scale_applies():
 
 
 def test_json_is_what_the_player_reads():
-    schedule = layout(busy_comments(50), SIZE)
+    schedule = layout(busy_comments(50), SHAPE)
     doc = json.loads(schedule.to_json())
     assert doc["width"] == 640 and doc["height"] == 360 and doc["shown"] == len(doc["items"])
     item = doc["items"][0]
@@ -130,7 +130,7 @@ def test_json_is_what_the_player_reads():
 
 
 def test_active_window_matches_brute_force():
-    schedule = layout(busy_comments(), SIZE)
+    schedule = layout(busy_comments(), SHAPE)
     window = schedule.active()
     for step in range(250):
         t = step / 8
@@ -153,6 +153,6 @@ def test_bad_size():
 
 def test_characters_without_a_glyph_are_left_out_not_drawn_as_boxes():
     schedule = layout([Comment(0, "scroll", "再见 \U0001F44B"), Comment(1, "scroll", "\U0001F600\U0001F600"),
-                       Comment(2, "top", "弹幕 ok")], SIZE)
+                       Comment(2, "top", "弹幕 ok")], SHAPE)
     assert [p.text for p in schedule.placements] == ["再见", "弹幕 ok"]
     assert schedule.dropped == {"no drawable characters": 1}

@@ -14,7 +14,7 @@ from danmask.danmaku.font import find_font
 from danmask.danmaku.layout import LayoutConfig, layout
 from danmask.danmaku.render import render_video
 from danmask.danmaku.sprites import DanmakuCompositor
-from danmask.errors import FontError, TrackError, VideoError
+from danmask.errors import FontError, OutputError, TrackError, VideoError
 from danmask.runtime import ModelSpec
 from danmask.synthetic import make_video
 from danmask.track import MaskTrack
@@ -60,7 +60,8 @@ def test_compositor_leaves_person_pixels_exactly():
     mask[10:70, 40:100] = 255
     mask[70:75, 40:100] = 100  # soft edge: partly covered
     schedule = layout([Comment(0, "scroll", "████████████████████", size=80) for _ in range(1)] +
-                      [Comment(0, "top", "██████████████", size=80)], (W, H), LayoutConfig(speed_px_s=50))
+                      [Comment(0, "top", "██████████████", size=80)], (H, W),
+                      LayoutConfig(speed_px_s=50))
     out = DanmakuCompositor(schedule.font_file).composite(frame.copy(), mask, schedule.placements, 4.0)
     person = np.repeat(np.repeat(mask >= 128, 2, 0), 2, 1)
     assert np.array_equal(out[person], frame[person])  # bit for bit
@@ -72,7 +73,7 @@ def test_compositor_leaves_person_pixels_exactly():
 
 def test_compositor_opacity():
     frame = np.zeros((H, W, 3), np.uint8)
-    schedule = layout([Comment(0, "top", "██████", size=60, color=0xFFFFFF)], (W, H))
+    schedule = layout([Comment(0, "top", "██████", size=60, color=0xFFFFFF)], (H, W))
     full = DanmakuCompositor(schedule.font_file, 1.0).composite(frame.copy(), None, schedule.placements, 0.5)
     half = DanmakuCompositor(schedule.font_file, 0.5).composite(frame.copy(), None, schedule.placements, 0.5)
     assert full.max() == 255 and 120 <= half.max() <= 135
@@ -89,7 +90,7 @@ def mean_diffs(src, dst, masks, margin: int = 3) -> tuple[float, float]:
 
 
 def test_render_keeps_person_pixels_and_vfr_timestamps(tmp_path):
-    video = make_video(tmp_path / "in.mp4", frames=45, size=(W, H), vfr=True)
+    video = make_video(tmp_path / "in.mp4", frames=45, shape=(H, W), vfr=True)
     out, plain = tmp_path / "out.mp4", tmp_path / "plain.mp4"
     result = render_video(video.path, many_comments(), out, track=track_of(video),
                           config=LayoutConfig(duration_s=2.0))
@@ -117,7 +118,7 @@ class ColourKeyModel:
 
 
 def test_render_on_the_fly_masks(tmp_path):
-    video = make_video(tmp_path / "in.mp4", frames=20, size=(W, H))
+    video = make_video(tmp_path / "in.mp4", frames=20, shape=(H, W))
     result = render_video(video.path, many_comments(1.0), tmp_path / "out.mp4", model=ColourKeyModel())
     render_video(video.path, [], tmp_path / "plain.mp4", model=ColourKeyModel())
     assert result.frames == 20 and result.mask_source == "colour-key"
@@ -130,7 +131,7 @@ def test_render_on_the_fly_masks(tmp_path):
 
 def video_with_audio(tmp_path) -> tuple:
     """A synthetic clip remuxed with a 440 Hz AAC tone."""
-    video = make_video(tmp_path / "silent.mp4", frames=30, size=(W, H))
+    video = make_video(tmp_path / "silent.mp4", frames=30, shape=(H, W))
     path = tmp_path / "with_audio.mp4"
     with av.open(str(video.path)) as src, av.open(str(path), "w") as dst:
         v_out = dst.add_stream_from_template(src.streams.video[0])
@@ -163,7 +164,7 @@ def test_audio_is_copied_bit_for_bit(tmp_path):
 
 
 def test_track_of_another_video_is_refused(tmp_path):
-    video = make_video(tmp_path / "in.mp4", frames=5, size=(W, H))
+    video = make_video(tmp_path / "in.mp4", frames=5, shape=(H, W))
     wrong = MaskTrack(mask_size=(10, 10), source_size=(100, 100), time_base=Fraction(1, 30),
                       masks=[np.zeros((10, 10), np.uint8)], pts=[0])
     with pytest.raises(TrackError, match="made for a 100x100 video"):
@@ -171,13 +172,13 @@ def test_track_of_another_video_is_refused(tmp_path):
 
 
 def test_output_over_input_is_refused(tmp_path):
-    video = make_video(tmp_path / "in.mp4", frames=5, size=(W, H))
-    with pytest.raises(VideoError, match="overwrite the input"):
+    video = make_video(tmp_path / "in.mp4", frames=5, shape=(H, W))
+    with pytest.raises(OutputError, match="overwrite the input"):
         render_video(video.path, [], video.path, track=track_of(video))
 
 
 def test_cli_render_and_errors(tmp_path, capsys):
-    video = make_video(tmp_path / "in.mp4", frames=15, size=(W, H))
+    video = make_video(tmp_path / "in.mp4", frames=15, shape=(H, W))
     track_of(video).save(tmp_path / "in.dmask")
     comments = tmp_path / "c.xml"
     comments.write_text('<?xml version="1.0"?><i><d p="0.1,1,25,16777215">你好 world</d>'
@@ -196,7 +197,7 @@ def test_cli_render_and_errors(tmp_path, capsys):
 
 
 def test_damaged_input_keeps_the_good_frames(tmp_path):
-    video = make_video(tmp_path / "in.mkv", frames=90, size=(W, H))
+    video = make_video(tmp_path / "in.mkv", frames=90, shape=(H, W))
     data = video.path.read_bytes()
     cut = tmp_path / "cut.mkv"
     cut.write_bytes(data[: len(data) // 2])

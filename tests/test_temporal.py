@@ -47,7 +47,7 @@ def test_ssim_is_one_for_equal_images_and_low_for_unrelated():
 
 def test_scene_cut_benchmark_reports_cost_per_frame():
     # the < 1 ms budget is checked by `danmask bench` (BENCHMARKS.md), not by a timed unit test
-    result = benchmark_scene_cut((1280, 720), frames=10)
+    result = benchmark_scene_cut((720, 1280), frames=10)
     assert result["ms_per_frame"] > 0
 
 
@@ -143,6 +143,10 @@ def test_smooth_edges_softens_steps_and_keeps_range():
 def test_segmenter_rejects_bad_frames_and_config(tmp_path):
     seg = Segmenter(TruthOracle(make_video(tmp_path / "v.mp4", frames=2), MASK), mask_size=MASK)
     with pytest.raises(ValueError):
-        seg.step(np.zeros((10, 10), np.uint8))
+        seg.step(np.zeros((10, 10), np.uint8), 0.0)
+    frame = np.zeros((10, 10, 3), np.uint8)
+    for bad in (None, float("nan"), "0.1"):
+        with pytest.raises(ValueError, match="display time"):  # time is the caller's, never invented
+            seg.step(frame, bad)
     with pytest.raises(ValueError):
         TemporalConfig(cut_threshold=1.5)

@@ -39,7 +39,7 @@ def test_variable_frame_rate_times_come_from_pts(tmp_path):
 
 
 def test_odd_size(tmp_path):
-    v = make_video(tmp_path / "odd.mp4", frames=5, size=(853, 479))
+    v = make_video(tmp_path / "odd.mp4", frames=5, shape=(479, 853))
     frame = next(iter_frames(v.path))
     assert frame.rgb.shape == (479, 853, 3)
     assert (probe(v.path).width, probe(v.path).height) == (853, 479)

@@ -29,6 +29,7 @@ _EXPORTS = {
     "VideoError": "errors",
     "ModelError": "errors",
     "TrackError": "errors",
+    "OutputError": "errors",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -2,15 +2,17 @@
 
 Each command module defines `register(subparsers)` (adds its parser, sets `func`) and keeps heavy imports
 (torch, matplotlib, onnxruntime) inside its functions so `danmask --help` stays fast and torch-free.
-Every DanmaskError becomes one line on stderr and exit code 2; never a traceback.
+Every DanmaskError becomes one line on stderr and exit code 2, and every DanmaskWarning one line on stderr;
+never a traceback.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
 import sys
+import warnings
 
-from .errors import DanmaskError
+from .errors import DanmaskError, DanmaskWarning
 
 # name -> module under danmask.commands (kept in the order --help lists them)
 COMMANDS = {
@@ -45,20 +47,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(show):
+    """A warnings.showwarning that prints danmask's own warnings as one line, and leaves others to `show`."""
+
+    def display(message, category, *rest, **kwargs) -> None:
+        if issubclass(category, DanmaskWarning):
+            print(f"danmask: warning: {message}", file=sys.stderr)
+        else:
+            show(message, category, *rest, **kwargs)
+
+    return display
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 1
-    try:
-        return int(args.func(args) or 0)
-    except DanmaskError as exc:
-        print(f"danmask {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("danmask: interrupted", file=sys.stderr)
-        return 130
+    with warnings.catch_warnings():
+        warnings.showwarning = _one_line(warnings.showwarning)
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 1
+        try:
+            return int(args.func(args) or 0)
+        except DanmaskError as exc:
+            print(f"danmask {args.command}: error: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("danmask: interrupted", file=sys.stderr)
+            return 130
 
 
 if __name__ == "__main__":

@@ -27,3 +27,11 @@ class DatasetError(DanmaskError):
 
 class FontError(DanmaskError):
     """No usable font for drawing comments (a CJK-capable font is needed to avoid tofu boxes)."""
+
+
+class OutputError(DanmaskError):
+    """An output cannot be written: a missing or read-only folder, a folder where a file goes, a full disk."""
+
+
+class DanmaskWarning(UserWarning):
+    """Something was skipped but the work goes on (e.g. a broken model sidecar); the CLI prints it as one line."""

@@ -149,6 +149,8 @@ def _decode_row(mode: int, reader: _Reader, previous, above, width: int) -> np.n
         xs = above + reader.signed(len(above))
     else:
         count = reader.varint() if mode == EXPLICIT_ESCAPE else mode - EXPLICIT
+        if count > width + 1:  # positions are distinct values in 0..width
+            raise TrackError(f"row has {count} transitions, more than its {width} pixels allow")
         xs = np.cumsum(reader.signed(count))
     if len(xs) % 2 or (len(xs) and (xs[0] < 0 or xs[-1] > width or np.any(np.diff(xs) <= 0))):
         raise TrackError("row transitions out of order or out of range")

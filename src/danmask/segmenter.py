@@ -1,10 +1,13 @@
 """A segmentation session for one video: frame in, temporally stable soft person mask out.
 
 `Segmenter.step(rgb, t)` is the only entry point (cf. Cutie's `InferenceCore.step`, MediaPipe's
-`segment_for_video`); `reset()` drops every piece of temporal state, which happens by itself at scene cuts.
+`segment_for_video(image, timestamp_ms)`); `reset()` drops every piece of temporal state, which happens by itself
+at scene cuts. Time is always the caller's: the frame's display time in seconds (`VideoFrame.time`), never
+guessed from a frame rate, so variable frame rate and dropped frames keep the temporal stage honest.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -100,20 +103,23 @@ class Segmenter:
         if self.tracks_people:
             self.model.reset()
 
-    def step(self, rgb: np.ndarray, pts_seconds: float | None = None) -> np.ndarray:
+    def step(self, rgb: np.ndarray, t: float) -> np.ndarray:
         """Segment the next displayed frame.
 
         Args:
             rgb: (H, W, 3) uint8 frame.
-            pts_seconds: its display time; None means 1/30 s after the previous one.
+            t: its display time in seconds (`VideoFrame.time`; for a still image, 0.0).
 
         Returns:
             float32 (h, w) soft mask in [0, 1] at `mask_size`.
+
+        Raises:
+            ValueError: a frame that is not (H, W, 3) uint8, or a time that is not a finite number.
         """
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise ValueError(f"expected (H, W, 3) uint8 RGB, got {rgb.shape} {rgb.dtype}")
-        t = self._time(pts_seconds)
-        dt = t - self._last_time if self._last_time is not None else 1 / 30
+        t = _seconds(t)
+        dt = t - self._last_time if self._last_time is not None else 0.0
         self.stats.frames += 1
         thumb = thumbnail(rgb) if (self.config.scene_cut or self.config.skip_still) else None
         cut = self.config.scene_cut and self.cuts.update(thumb)
@@ -135,11 +141,6 @@ class Segmenter:
         self._last, self._last_time = mask, t
         return mask.copy()
 
-    def _time(self, pts_seconds: float | None) -> float:
-        if pts_seconds is not None:
-            return float(pts_seconds)
-        return self._last_time + 1 / 30 if self._last_time is not None else 0.0
-
     def _infer(self, rgb: np.ndarray, t: float) -> np.ndarray:
         if self.tracks_people:
             mask = self.model.track(rgb, t, self.mask_size)
@@ -153,3 +154,10 @@ class Segmenter:
         if raw.shape != (h, w):
             raw = cv2.resize(raw, (w, h), interpolation=cv2.INTER_LINEAR)
         return np.clip(raw, 0.0, 1.0)
+
+
+def _seconds(t: object) -> float:
+    """A frame's display time, checked: the Segmenter never invents one."""
+    if isinstance(t, bool) or not isinstance(t, (int, float, np.integer, np.floating)) or not math.isfinite(t):
+        raise ValueError(f"Segmenter.step needs the frame's display time in seconds (VideoFrame.time), got {t!r}")
+    return float(t)

@@ -2,9 +2,11 @@
 
 A textured background with a moving 'person' (head + body ellipses). Options add a hard cut (new background,
 person jumps), a still section (nothing moves), variable frame rate, and odd sizes. Written with PyAV.
+Frame sizes are `shape` = (height, width), numpy's order, like every size in danmask's code.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -44,20 +46,47 @@ def person_mask(h: int, w: int, cx: float, cy: float, scale: float) -> np.ndarra
     return m > 0
 
 
+_PERSON_RGB = (np.array([220, 60, 40], np.uint8), np.array([40, 200, 90], np.uint8))  # before / after a cut
+
+
+def _paint(bg: np.ndarray, color: np.ndarray, x: float) -> tuple[np.ndarray, np.ndarray]:
+    """`bg` with the person centred at column x: (RGB frame, bool true mask)."""
+    h, w = bg.shape[:2]
+    m = person_mask(h, w, x, h * 0.55, 0.7)
+    img = bg.copy()
+    img[m] = color
+    return img, m
+
+
+def person_frame(shape: tuple[int, int] = (180, 320), seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The first frame of `make_video(shape=shape, seed=seed)`, made in memory, never encoded (so bit-exact):
+    (RGB uint8 (h, w, 3), bool true mask). The fixed input of the golden-output tests."""
+    h, w = shape
+    return _paint(_background(h, w, seed), _PERSON_RGB[0], w * 0.3)
+
+
 def make_video(
     path: str | Path,
     frames: int = 60,
-    size: tuple[int, int] = (320, 180),
+    shape: tuple[int, int] = (180, 320),
     fps: int = 30,
     cut_at: int | None = None,
     still: tuple[int, int] | None = None,
     vfr: bool = False,
     codec: str = "libx264",
     seed: int = 0,
+    *,
+    size: tuple[int, int] | None = None,
 ) -> SyntheticVideo:
-    """Write a synthetic clip and return its true masks and timestamps. `size` is (width, height)."""
+    """Write a synthetic clip and return its true masks and timestamps. `shape` is (height, width).
+
+    `size` (width, height) is the old, deprecated spelling, kept only until danmask.eval.bench stops using it.
+    """
     path = Path(path)
-    w, h = size
+    if size is not None:
+        warnings.warn("make_video(size=(w, h)) is deprecated: pass shape=(h, w)", DeprecationWarning, stacklevel=2)
+        shape = (size[1], size[0])
+    h, w = shape
     time_base = Fraction(1, fps * 100) if vfr else Fraction(1, fps)
     rng = np.random.default_rng(seed)
     container = av.open(str(path), "w")
@@ -68,18 +97,16 @@ def make_video(
     stream.codec_context.time_base = time_base
     if codec == "libx264":
         stream.options = {"crf": "12", "preset": "ultrafast", "g": "30"}
-    bg, person_color = _background(h, w, seed), np.array([220, 60, 40], np.uint8)
+    bg, person_color = _background(h, w, seed), _PERSON_RGB[0]
     masks, pts, t = [], [], 0
     x = w * 0.3
     for i in range(frames):
         if cut_at is not None and i == cut_at:
-            bg, person_color, x = _background(h, w, seed + 1), np.array([40, 200, 90], np.uint8), w * 0.7
+            bg, person_color, x = _background(h, w, seed + 1), _PERSON_RGB[1], w * 0.7
         moving = still is None or not (still[0] <= i < still[1])
         if moving and i > 0:
             x += w * 0.01 * (1 if (i // 40) % 2 == 0 else -1)
-        m = person_mask(h, w, x, h * 0.55, 0.7)
-        img = bg.copy()
-        img[m] = person_color
+        img, m = _paint(bg, person_color, x)
         frame = av.VideoFrame.from_ndarray(img, format="rgb24")
         frame.pts, frame.time_base = t, time_base
         for packet in stream.encode(frame):
@@ -106,16 +133,16 @@ class PeopleVideo:
 Sprite = tuple[np.ndarray, np.ndarray]  # (RGB uint8 (h, w, 3), alpha float32 (h, w) in [0, 1])
 
 
-def make_people_video(path: str | Path, sprites: list[Sprite], frames: int = 90, size: tuple[int, int] = (854, 480),
-                      fps: int = 30, seed: int = 0) -> PeopleVideo:
+def make_people_video(path: str | Path, sprites: list[Sprite], frames: int = 90,
+                      shape: tuple[int, int] = (480, 854), fps: int = 30, seed: int = 0) -> PeopleVideo:
     """Write a clip where people walk across each other's paths, and return who is where.
 
     Person k (a cut-out from `sprites`, cycled) enters from alternating sides and crosses the frame at its own
     speed, depth and height, bobbing as it walks; nearer people (drawn later) hide the ones behind. True ids are
-    1..n in sprite order. `size` is (width, height). This is the fixture for id swaps: paths cross by design.
+    1..n in sprite order. `shape` is (height, width). This is the fixture for id swaps: paths cross by design.
     """
     path = Path(path)
-    w, h = size
+    h, w = shape
     rng = np.random.default_rng(seed)
     n = len(sprites)
     bg = cv2.GaussianBlur(_background(h, w, seed), (0, 0), 2)

@@ -24,6 +24,7 @@ import numpy as np
 
 from .errors import TrackError
 from .maskcode import decode_frames, encode_frames
+from .outputs import write_bytes
 
 MAGIC = b"DMSK"
 VERSION = 2  # the newest version read and written; a track without person layers is written as version 1
@@ -36,6 +37,8 @@ BLOCK_SECONDS = 1.0
 ZLIB_LEVEL = 9
 PRESENT, SALIENT = 1, 2  # a person's state byte in one frame of a block; 0: absent
 MAX_ID = 0xFFFFFFFF
+MAX_MASK_PIXELS = 4096 * 4096  # a mask is never larger (--mask-size goes to 4096x4096): a hostile header cannot
+# make a reader allocate gigabytes
 
 
 class PersonLayer(NamedTuple):
@@ -75,6 +78,8 @@ class MaskTrack:
     def __post_init__(self) -> None:
         self.mask_size = _check_size(self.mask_size, "mask_size")
         self.source_size = _check_size(self.source_size, "source_size")
+        if self.mask_size[0] * self.mask_size[1] > MAX_MASK_PIXELS:
+            raise TrackError(f"mask_size {self.mask_size} has more than {MAX_MASK_PIXELS} pixels")
         self.time_base = Fraction(self.time_base)
         if self.time_base <= 0:
             raise TrackError(f"time_base must be positive, got {self.time_base}")
@@ -221,10 +226,12 @@ class MaskTrack:
         return ids
 
     def save(self, path: str | Path) -> int:
-        """Write the .dmask file; returns its size in bytes."""
-        data = encode_track(self)
-        Path(path).write_bytes(data)
-        return len(data)
+        """Write the .dmask file; returns its size in bytes.
+
+        Raises:
+            OutputError: the file cannot be written (missing or read-only folder, a folder in the way, full disk).
+        """
+        return write_bytes(path, encode_track(self))
 
     @classmethod
     def load(cls, path: str | Path, salvage: bool = False, people: bool = True) -> MaskTrack:
@@ -298,6 +305,8 @@ def _unpack_header(data: bytes) -> Header:
         raise TrackError("header checksum mismatch: the file is damaged")
     if head_size != HEADER.size or not (mw and mh and sw and sh and num and den):
         raise TrackError("header has zero sizes or time base: the file is damaged")
+    if mw * mh > MAX_MASK_PIXELS:
+        raise TrackError(f"header says {mw}x{mh} masks, larger than any danmask writes: the file is damaged")
     if version >= 2 and flags & ~FLAG_PEOPLE:
         raise TrackError(f"unknown header flags {flags:#x} (this danmask knows {FLAG_PEOPLE:#x})")
     return Header((mh, mw), (sh, sw), Fraction(num, den), frames, blocks, version >= 2 and bool(flags & FLAG_PEOPLE))

@@ -60,12 +60,12 @@ def _open(path: Path) -> av.container.InputContainer:
     try:
         return av.open(str(path), "r")
     except av.error.FFmpegError as exc:
-        raise VideoError(f"{path}: cannot open as a video ({_reason(exc)})") from exc
+        raise VideoError(f"{path}: cannot open as a video ({error_text(exc)})") from exc
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise VideoError(f"{path}: cannot open ({exc})") from exc
 
 
-def _reason(exc: Exception) -> str:
+def error_text(exc: Exception) -> str:
     """FFmpeg messages carry errno and file name; keep only the human part."""
     text = getattr(exc, "strerror", None) or str(exc)
     return str(text).splitlines()[0] if text else type(exc).__name__
@@ -141,7 +141,7 @@ def _first_frame(container, stream, path: Path) -> av.VideoFrame:
         for frame in container.decode(stream):
             return frame
     except av.error.FFmpegError as exc:
-        raise VideoError(f"{path}: no decodable video frame ({_reason(exc)})") from exc
+        raise VideoError(f"{path}: no decodable video frame ({error_text(exc)})") from exc
     raise VideoError(f"{path}: video stream contains no frames")
 
 
@@ -201,9 +201,9 @@ def _decode(container, stream, log: _DecodeLog) -> Iterator[av.VideoFrame]:
                 yield from packet.decode()
             except av.error.FFmpegError as exc:
                 log.bad_packets += 1
-                log.first_error = log.first_error or _reason(exc)
+                log.first_error = log.first_error or error_text(exc)
     except av.error.FFmpegError as exc:
-        log.demux_error = _reason(exc)
+        log.demux_error = error_text(exc)
         try:
             yield from stream.codec_context.decode(None)
         except av.error.FFmpegError:

@@ -31,6 +31,7 @@ import cv2
 import numpy as np
 
 from .errors import TrackError
+from .outputs import write_bytes
 from .track import MaskTrack
 
 MAGIC = b"MASK"
@@ -90,7 +91,16 @@ def write_webmask(track: MaskTrack, path: str | Path) -> int:
 
 
 def write_records(records: Sequence[tuple[int, str]], path: str | Path) -> int:
-    """Write (timestamp ms, SVG) records, grouped into 10 s gzip segments; returns the file size."""
+    """Write (timestamp ms, SVG) records, grouped into 10 s gzip segments; returns the file size.
+
+    Raises:
+        OutputError: the file cannot be written.
+    """
+    return write_bytes(path, encode_records(records))
+
+
+def encode_records(records: Sequence[tuple[int, str]]) -> bytes:
+    """The .webmask bytes of (timestamp ms, SVG) records, grouped into 10 s gzip segments."""
     groups: dict[int, list[bytes]] = {}
     for ms, svg in records:
         payload = DATA_URI + _wrapped_base64(svg.encode("utf-8"))
@@ -102,9 +112,7 @@ def write_records(records: Sequence[tuple[int, str]], path: str | Path) -> int:
     for start, blob in zip(starts, blobs):
         index += _ENTRY.pack(start, offset)
         offset += len(blob)
-    data = _HEAD.pack(MAGIC, VERSION, CHECK_CODE, len(starts)) + index + b"".join(blobs)
-    Path(path).write_bytes(data)
-    return len(data)
+    return _HEAD.pack(MAGIC, VERSION, CHECK_CODE, len(starts)) + index + b"".join(blobs)
 
 
 def _gzip_member(data: bytes, mtime: int = 0) -> bytes:
@@ -247,8 +255,8 @@ def _path_polygons(d: str) -> list[np.ndarray]:
                     polygons.append(np.array(current))
                 current, pos = [], start.copy()
                 continue
-        if cmd is None:
-            raise TrackError(f"SVG path starts with a number: {d[:40]!r}")
+        if cmd is None or cmd in "Zz":
+            raise TrackError(f"SVG path has a number where a command belongs: {d[:40]!r}")
         n = 6 if cmd in "Cc" else 2
         if i + n > len(tokens):
             raise TrackError(f"SVG path ends inside a '{cmd}' command")

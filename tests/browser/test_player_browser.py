@@ -23,8 +23,8 @@ pytestmark = pytest.mark.browser
 BLOCK = "█" * 40  # a solid glyph: where the comment is, the danmaku layer is opaque
 
 
-def serve(video: Path, size: tuple[int, int], comments, track: Path | None, config: LayoutConfig) -> PlayerServer:
-    return PlayerServer(PlayerContent(video=video, size=size, comments=tuple(comments), config=config,
+def serve(video: Path, shape: tuple[int, int], comments, track: Path | None, config: LayoutConfig) -> PlayerServer:
+    return PlayerServer(PlayerContent(video=video, shape=shape, comments=tuple(comments), config=config,
                                       font_file=find_font(), track=track, title=video.name)).start()
 
 
@@ -53,13 +53,13 @@ def seek(page, t: float) -> None:
 
 def test_danmaku_outside_person_and_none_inside(browser, tmp_path):
     w, h = 480, 272
-    clip = make_video(tmp_path / "person.mp4", frames=90, size=(w, h))
+    clip = make_video(tmp_path / "person.mp4", frames=90, shape=(h, w))
     track_path = tmp_path / "person.dmask"
     MaskTrack(mask_size=(h // 2, w // 2), source_size=(h, w), time_base=clip.time_base,
               masks=[np.where(m[::2, ::2], 255, 0).astype(np.uint8) for m in clip.masks], pts=clip.pts).save(track_path)
     comments = [Comment(0.01 * i, ("top", "scroll", "bottom", "reverse")[i % 4], BLOCK, size=25) for i in range(60)]
     config = LayoutConfig(duration_s=20, fixed_duration_s=20, anti_overlap=False)
-    with serve(clip.path, (w, h), comments, track_path, config) as server:
+    with serve(clip.path, (h, w), comments, track_path, config) as server:
         page = open_player(browser, server.url)
         for frame in (15, 47, 80):
             seek(page, clip.times[frame] + 0.001)
@@ -80,7 +80,7 @@ def test_danmaku_outside_person_and_none_inside(browser, tmp_path):
 
 def test_viewer_switches_each_persons_protection(browser, tmp_path):
     w, h = 320, 180
-    clip = make_video(tmp_path / "two.mp4", frames=60, size=(w, h))
+    clip = make_video(tmp_path / "two.mp4", frames=60, shape=(h, w))
     bystander = np.zeros((h, w), bool)
     bystander[40:100, 240:300] = True  # person 2, never salient, away from the walking person 1
     track = MaskTrack(mask_size=(h, w), source_size=(h, w), time_base=clip.time_base)
@@ -100,7 +100,7 @@ def test_viewer_switches_each_persons_protection(browser, tmp_path):
           return p.stats.maskSelection === p.state.selection && p.stats.drawn > 0; }""")
         return danmaku_alpha(page)
 
-    with serve(clip.path, (w, h), comments, tmp_path / "two.dmask", config) as server:
+    with serve(clip.path, (h, w), comments, tmp_path / "two.dmask", config) as server:
         page = open_player(browser, server.url)
         seek(page, clip.times[frame] + 0.001)
         assert page.is_visible("#people")
@@ -126,9 +126,9 @@ BITS = 8
 CELL = 24  # bit cells along the top lane: x = 8 + b * CELL, cell size 12 px
 
 
-def numbered_clip(path: Path, frames: int, size: tuple[int, int], fps: int, y: int) -> tuple[list[int], Fraction]:
+def numbered_clip(path: Path, frames: int, shape: tuple[int, int], fps: int, y: int) -> tuple[list[int], Fraction]:
     """A clip whose frame i shows i in binary as white squares on black, at row `y`."""
-    w, h = size
+    h, w = shape
     time_base = Fraction(1, fps)
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=fps)
@@ -137,7 +137,7 @@ def numbered_clip(path: Path, frames: int, size: tuple[int, int], fps: int, y: i
         stream.options = {"crf": "10", "preset": "ultrafast", "g": str(fps)}
         for i in range(frames):
             img = np.zeros((h, w, 3), np.uint8)
-            img[bit_cells(i, size, y)] = 255
+            img[bit_cells(i, shape, y)] = 255
             frame = av.VideoFrame.from_ndarray(img, format="rgb24")
             frame.pts, frame.time_base = i, time_base
             container.mux(stream.encode(frame))
@@ -145,8 +145,8 @@ def numbered_clip(path: Path, frames: int, size: tuple[int, int], fps: int, y: i
     return list(range(frames)), time_base
 
 
-def bit_cells(number: int, size: tuple[int, int], y: int) -> np.ndarray:
-    w, h = size
+def bit_cells(number: int, shape: tuple[int, int], y: int) -> np.ndarray:
+    h, w = shape
     mask = np.zeros((h, w), bool)
     for b in range(BITS):
         if number >> b & 1:
@@ -190,17 +190,17 @@ _RECORD_JS = """([y, bits, cell]) => new Promise((resolve) => {
 
 def test_mask_follows_the_displayed_frame(browser, tmp_path):
     w, h, fps, frames = 320, 180, 30, 180
-    size = (w, h)
+    shape = (h, w)
     video = tmp_path / "numbered.mp4"
     y = 8  # inside the first top lane
-    pts, time_base = numbered_clip(video, frames, size, fps, y)
+    pts, time_base = numbered_clip(video, frames, shape, fps, y)
     track_path = tmp_path / "numbered.dmask"
     MaskTrack(mask_size=(h, w), source_size=(h, w), time_base=time_base,
-              masks=[np.where(bit_cells(i, size, y), 255, 0).astype(np.uint8) for i in pts], pts=pts).save(track_path)
+              masks=[np.where(bit_cells(i, shape, y), 255, 0).astype(np.uint8) for i in pts], pts=pts).save(track_path)
     # a long top comment of solid blocks covers the bit row for the whole clip
     comments = [Comment(0.0, "top", BLOCK, size=25)]
     config = LayoutConfig(fixed_duration_s=frames / fps + 5, font_scale=2.0)
-    with serve(video, size, comments, track_path, config) as server:
+    with serve(video, shape, comments, track_path, config) as server:
         page = open_player(browser, server.url)
         rows = page.evaluate(_RECORD_JS, [y, BITS, CELL])
         checked = [r for r in rows if not r["empty"]]
@@ -227,37 +227,75 @@ def test_mask_follows_the_displayed_frame(browser, tmp_path):
 
 # ---------------------------------------------------------------- (c) hostile text stays text
 
+EVIL = "evil.example"  # a foreign origin: nothing may ever be requested from it
 HOSTILE = [
+    # HTML and script
     '<img src=x onerror="window.__pwned=1">',
     "</script><script>window.__pwned=2</script>",
     '"><svg onload="window.__pwned=3">',
+    f'<script src="https://{EVIL}/x.js"></script>',
+    f'<iframe src="//{EVIL}/frame"></iframe>',
     "<b>not bold</b> &amp; 弹幕",
+    # attribute and template break-outs
+    '" onmouseover="window.__pwned=4" x="',
+    "' autofocus onfocus='window.__pwned=5",
+    "${window.__pwned=6}{{constructor.constructor('window.__pwned=7')()}}",
+    # CSS
+    f"<style>@import url(http://{EVIL}/a.css);body{{background:url(http://{EVIL}/b.png)}}</style>",
+    f'x{{}}</style><link rel="stylesheet" href="//{EVIL}/c.css">',
+    f"red;background-image:url('https://{EVIL}/d.png')",
+    # URLs
+    "javascript:window.__pwned=8",
+    f'<a href="javascript:alert(9)">click</a> <a href="https://{EVIL}/">{EVIL}</a>',
+    f'<meta http-equiv="refresh" content="0;url=https://{EVIL}/">',
+    "data:text/html,<script>alert(10)</script>",
+    f"https://{EVIL}/track?cookie=1",
 ]
 
 
 def test_hostile_comment_text_is_shown_as_text(browser, tmp_path):
-    w, h = 320, 180
-    clip = make_video(tmp_path / "c.mp4", frames=30, size=(w, h))
+    """Comment text (and the video's name, the page title) trying HTML, script, CSS and URL injection: no dialog,
+    no script runs, no request leaves for another origin, no element is made of it, and it reads literally."""
+    h, w = 360, 640
+    clip = make_video(tmp_path / "c.mp4", frames=30, shape=(h, w))
     xml = tmp_path / "hostile.xml"
-    entries = "".join(f'<d p="0.0{i},5,25,16777215">{_xml_escape(text)}</d>' for i, text in enumerate(HOSTILE))
+    entries = "".join(f'<d p="0.0{i % 10},{(1, 5, 4)[i % 3]},25,16777215">{_xml_escape(text)}</d>'
+                      for i, text in enumerate(HOSTILE))
     xml.write_text(f'<?xml version="1.0" encoding="UTF-8"?><i>{entries}</i>', encoding="utf-8")
     loaded = load_comments(xml)
-    assert [c.text for c in loaded.comments] == HOSTILE
-    with serve(clip.path, (w, h), loaded.comments, None, LayoutConfig(fixed_duration_s=30)) as server:
-        page = open_player(browser, server.url)
+    assert sorted(c.text for c in loaded.comments) == sorted(HOSTILE)  # the reader keeps it literally too
+    title = f'<img src="https://{EVIL}/t.png" onerror="alert(11)">.mp4'
+    config = LayoutConfig(duration_s=30, fixed_duration_s=30, anti_overlap=False)
+    content = PlayerContent(video=clip.path, shape=(h, w), comments=tuple(loaded.comments), config=config,
+                            font_file=find_font(), title=title)
+    requests: list[str] = []
+    with PlayerServer(content).start() as server:
+        page = open_player(browser, server.url, requests=requests)
         dialogs = []
         page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
         seek(page, 0.5)
         page.click("#on-screen-panel summary")
-        page.wait_for_function("document.querySelectorAll('#on-screen li').length === 4")
+        page.wait_for_function(f"document.querySelectorAll('#on-screen li').length === {len(HOSTILE)}")
+        for item in page.query_selector_all("#on-screen li"):  # where injected handlers would fire
+            item.hover()
+            item.click()
+        seek(page, 1.0)
         shown = page.evaluate("Array.from(document.querySelectorAll('#on-screen li'), li => li.textContent)")
         assert sorted(shown) == sorted(HOSTILE)
+        assert page.evaluate("document.getElementById('title').textContent") == title
         assert page.evaluate("window.__pwned === undefined")
-        assert page.evaluate("document.querySelectorAll('img, svg, b, #on-screen script').length") == 0
-        assert page.evaluate("document.querySelectorAll('#on-screen li *').length") == 0  # text nodes only
+        assert page.evaluate("document.querySelectorAll('img, svg, iframe, a, b, style, meta[http-equiv], "
+                             "#on-screen script').length") == 0
+        assert page.evaluate("document.querySelectorAll('script').length") == 1  # the page's own
+        assert page.evaluate("document.querySelectorAll('link').length") == 1 and \
+            page.evaluate("document.styleSheets.length") == 1
+        assert page.evaluate("document.querySelectorAll('#on-screen li *, #title *').length") == 0  # text only
         assert not dialogs
         assert (danmaku_alpha(page) > 0).sum() > 2000  # and the canvas drew them
         page.close()
+    origin = server.url.rstrip("/")
+    foreign = [url for url in requests if not url.startswith((origin + "/", "data:", "blob:"))]
+    assert requests and not foreign, foreign
 
 
 def _xml_escape(text: str) -> str:
@@ -266,14 +304,14 @@ def _xml_escape(text: str) -> str:
 
 # ---------------------------------------------------------------- the `danmask play` preparation path
 
-@pytest.mark.parametrize("name, size, codec, why, shown_width", [
-    ("odd.mp4", (161, 91), "libx264", "pixel format yuv444p", 160),  # odd sizes force 4:4:4, which Chrome refuses
-    ("part2.avi", (160, 90), "mpeg4", "container .avi", 160),
+@pytest.mark.parametrize("name, shape, codec, why, shown_width", [
+    ("odd.mp4", (91, 161), "libx264", "pixel format yuv444p", 160),  # odd sizes force 4:4:4, which Chrome refuses
+    ("part2.avi", (90, 160), "mpeg4", "container .avi", 160),
 ])
-def test_prepare_content_reencodes_what_the_browser_cannot_play(browser, tmp_path, name, size, codec, why,
+def test_prepare_content_reencodes_what_the_browser_cannot_play(browser, tmp_path, name, shape, codec, why,
                                                                 shown_width):
-    clip = make_video(tmp_path / name, frames=20, size=size, codec=codec)
-    w, h = size
+    clip = make_video(tmp_path / name, frames=20, shape=shape, codec=codec)
+    h, w = shape
     track = MaskTrack(mask_size=(h, w), source_size=(h, w), time_base=clip.time_base,
                       masks=[np.where(m, 255, 0).astype(np.uint8) for m in clip.masks], pts=clip.pts)
     track.save(tmp_path / "clip.dmask")

@@ -24,7 +24,7 @@ def server(tmp_path):
     video = tmp_path / "v.mp4"
     video.write_bytes(bytes(range(256)) * 40)  # served as bytes; no decoding happens in the server
     comments = tuple(Comment(i * 0.5, "scroll", f"<img onerror=x>{i}") for i in range(20))
-    content = PlayerContent(video=video, size=(640, 360), comments=comments, config=LayoutConfig(duration_s=6),
+    content = PlayerContent(video=video, shape=(360, 640), comments=comments, config=LayoutConfig(duration_s=6),
                             font_file=font, title="v.mp4")
     with PlayerServer(content).start() as running:
         yield running
@@ -123,7 +123,7 @@ def test_play_command_serves_until_interrupted(tmp_path):
         find_font()
     except FontError as exc:
         pytest.skip(str(exc))
-    clip = make_video(tmp_path / "clip.mp4", frames=10, size=(160, 90))
+    clip = make_video(tmp_path / "clip.mp4", frames=10, shape=(90, 160))
     MaskTrack(mask_size=(90, 160), source_size=(90, 160), time_base=clip.time_base,
               masks=[np.where(m, 255, 0).astype(np.uint8) for m in clip.masks], pts=clip.pts).save(tmp_path / "c.dmask")
     comments = tmp_path / "c.xml"

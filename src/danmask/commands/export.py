@@ -5,6 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from ._flags import add_output
+
 DESCRIPTION = """\
 Export a mask track (.dmask from `danmask segment`):
   --format webmask  Bilibili's .webmask (gzip segments of SVG masks), for players that speak it
@@ -14,9 +16,10 @@ Export a mask track (.dmask from `danmask segment`):
                     salient (default: the stored union), all (every tracked person), or ids such as 1,3
 
 Or export a training checkpoint (.pt / .ckpt) to ONNX for the runtime:
-  --format onnx [--int8] [--register]
+  --format onnx [--int8] [--register [--force]]
   (needs the train extra; prints torch-vs-ONNX parity on real frames; --register installs the model
-  into the runtime registry under the output file's name, so `--model NAME` finds it)
+  into the runtime registry under the output file's name, so `--model NAME` finds it; a model of that
+  name already there is replaced only with --force)
 """
 
 EPILOG = """\
@@ -35,10 +38,11 @@ def register(subparsers) -> None:
                               description=DESCRIPTION, epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", help="TRACK.dmask, or a checkpoint .pt/.ckpt")
-    p.add_argument("--format", "-f", required=True, choices=("webmask", "png", "onnx"), help="output format")
-    p.add_argument("-o", "--output", required=True, help="output file (webmask, onnx) or folder (png)")
+    p.add_argument("-f", "--format", required=True, choices=("webmask", "png", "onnx"), help="output format")
+    add_output(p, "output file (webmask, onnx) or folder (png)", required=True)
     p.add_argument("--int8", action="store_true", help="onnx only: also quantise weights to int8")
     p.add_argument("--register", action="store_true", help="onnx only: copy the model into the runtime registry")
+    p.add_argument("--force", action="store_true", help="with --register: replace a registered model of that name")
     p.add_argument("--salvage", action="store_true",
                    help="track only: export the intact frames of a damaged track instead of refusing it")
     p.add_argument("--people", type=people_choice, default="salient", metavar="salient|all|ID,ID...",
@@ -75,11 +79,16 @@ def run(args: argparse.Namespace) -> int:
         return export_checkpoint(args)
     if args.format == "onnx":
         raise DanmaskError(f"{args.input}: --format onnx needs a checkpoint (.pt or .ckpt), not a mask track")
-    if args.int8 or args.register:
-        raise DanmaskError("--int8 and --register apply to --format onnx only")
+    if args.int8 or args.register or args.force:
+        raise DanmaskError("--int8, --register and --force apply to --format onnx only")
     from ..errors import TrackError
+    from ..outputs import check_file, check_folder
     from ..track import MaskTrack
 
+    if args.format == "png":
+        check_folder(args.output)
+    else:
+        check_file(args.output)
     try:
         track = MaskTrack.load(args.input, salvage=args.salvage, people=args.people != "salient")
     except TrackError as exc:
@@ -104,17 +113,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def write_pngs(track, folder: Path) -> int:
-    """One 8-bit PNG per frame, named by frame index."""
+    """One 8-bit PNG per frame, named by frame index, in `folder` (checked by `outputs.check_folder`)."""
     import cv2
 
-    from ..errors import DanmaskError
+    from ..outputs import write_bytes
 
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DanmaskError(f"{folder}: cannot create folder ({exc.strerror or exc})") from exc
     for index, mask in enumerate(track.masks):
-        path = folder / f"{index:06d}.png"
-        if not cv2.imwrite(str(path), mask):
-            raise DanmaskError(f"{path}: cannot write PNG")
+        write_bytes(folder / f"{index:06d}.png", cv2.imencode(".png", mask)[1].tobytes())
     return len(track)

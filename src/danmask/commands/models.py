@@ -10,9 +10,18 @@ Which to pick:
   default (person-track)  the most accurate masks: people found, followed and segmented one by one, with ids;
                           about 15-25 frames per second for one person on two CPU cores. For files, catalogs
                           (`segment`, `render`, `play`, `demo`).
-  fast ({fast})          one small whole-frame network, a few ms per frame: live streams, cameras, the
+  {fast}  one small whole-frame network, a few ms per frame: live streams, cameras, the
                           browser, phones. No person ids.
 Others are for comparison and research; peers need the mediapipe extra.
+
+What the names mean:
+  person-track  finds people (YOLOX-Nano), follows each by MediaPipe pose landmarks, segments each one's crop
+  mpft-*        "MediaPipe fine-tuned": Google's selfie-segmentation net, fine-tuned by danmask on full bodies
+  airseg-*      danmask's own small net, trained from scratch
+  -cpu / -gpu / -server  input size and budget, not the hardware it needs: all run on a CPU. -cpu is 256x144
+                (a few ms), -gpu 368x208 (about MediaPipe general's latency), -server 512x288 (offline work)
+  -prior        also takes the previous frame's mask as input (steadier in time)
+  mediapipe-*   Google's own models, unchanged: the peers we measure against
 """
 
 
@@ -40,5 +49,5 @@ def run(args: argparse.Namespace) -> int:
                      + (" [prior mask]" if spec.takes_prior else ""))
             print(f"{name:28s} {w}x{h:<5d} {spec.backend:14s} {spec.licence:11s} {spec.description}{flags}")
     if not args.json:
-        print("\n" + GUIDE.format(fast=FAST_MODEL))
+        print("\n" + GUIDE.format(fast=f"fast ({FAST_MODEL})".ljust(len(f"default ({DEFAULT_MODEL})"))))
     return 0

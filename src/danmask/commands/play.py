@@ -4,6 +4,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ._argtypes import int_between
+from ._flags import add_quiet, add_segmentation, segmentation_options
+
 DESCRIPTION = """\
 Serve a local web page that plays VIDEO with its bullet comments flying behind the people.
 
@@ -32,16 +35,17 @@ def register(subparsers) -> None:
                               description=DESCRIPTION, epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("video", help="video file")
-    p.add_argument("--comments", "-c", metavar="FILE", help="comment file (Bilibili XML/JSON, DPlayer v3 JSON)")
-    p.add_argument("--track", "-t", metavar="TRACK.dmask", help="mask track of this video")
-    p.add_argument("--model", "-m", default=None, metavar="NAME_OR_ONNX",
-                   help="model for computing masks when no --track is given (default: the runtime default)")
+    p.add_argument("-c", "--comments", metavar="FILE", help="comment file (Bilibili XML/JSON, DPlayer v3 JSON)")
+    p.add_argument("-t", "--track", metavar="TRACK.dmask", help="mask track of this video")
     p.add_argument("--no-mask", action="store_true", help="no masks at all: comments fly over everything")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
+    p.add_argument("--port", type=int_between(0, 65535), default=8765,
+                   help="port (default 8765; 0 picks a free one)")
     p.add_argument("--no-browser", action="store_true", help="only print the address, do not open a browser")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    add_quiet(p)
     add_layout_arguments(p)
+    add_segmentation(p, "model for computing masks when no --track is given (default: the runtime default); "
+                        "this and the flags below apply to those masks")
     p.set_defaults(func=run)
 
 
@@ -55,11 +59,13 @@ def run(args: argparse.Namespace) -> int:
     from ..danmaku.player import PlayerServer, prepare_content
 
     config = layout_config_from_args(args)
+    seg = segmentation_options(args)
     with tempfile.TemporaryDirectory(prefix="danmask-play-") as workdir:
         content = prepare_content(
             args.video, Path(workdir), comments=args.comments, track=args.track, model=args.model,
             mask=not args.no_mask, config=config, font=args.font, progress=not args.quiet,
-            log=lambda line: print(line, file=sys.stderr))
+            log=lambda line: print(line, file=sys.stderr), threads=seg["threads"], device=seg["device"],
+            temporal=seg["config"], mask_size=seg["mask_size"])
         with PlayerServer(content, args.host, args.port) as server:
             if args.host not in ("127.0.0.1", "localhost", "::1"):
                 print(f"warning: listening on {args.host}: other machines can reach this player", file=sys.stderr)

@@ -4,6 +4,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ._argtypes import int_between
+from ._flags import add_output, add_quiet, add_segmentation, segmentation_options
+
 DESCRIPTION = """\
 Burn bullet comments (danmaku) into a video so that they pass behind the people in it.
 
@@ -30,17 +33,15 @@ def register(subparsers) -> None:
                               description=DESCRIPTION, epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("video", help="input video (anything FFmpeg reads)")
-    p.add_argument("--comments", "-c", required=True, metavar="FILE", help="comment file (XML or JSON)")
-    p.add_argument("--track", "-t", metavar="TRACK.dmask", help="mask track of this video (from `danmask segment`)")
-    p.add_argument("--model", "-m", default=None, metavar="NAME_OR_ONNX",
-                   help="segmentation model when no --track is given (default: the runtime default, see "
-                        "`danmask models`)")
-    p.add_argument("-o", "--output", required=True, metavar="OUT.mp4", help="output video file")
-    p.add_argument("--crf", type=int, default=18, help="x264 quality, lower is better (default 18)")
-    p.add_argument("--threads", type=int, default=1, help="inference threads for on-the-fly masks (default 1)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="inference device")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("-c", "--comments", required=True, metavar="FILE", help="comment file (XML or JSON)")
+    p.add_argument("-t", "--track", metavar="TRACK.dmask", help="mask track of this video (from `danmask segment`)")
+    add_output(p, "output video file", metavar="OUT.mp4", required=True)
+    p.add_argument("--crf", type=int_between(0, 51), default=18, help="x264 quality 0..51, lower is better "
+                   "(default 18)")
+    add_quiet(p)
     add_layout_arguments(p)
+    add_segmentation(p, "segmentation model when no --track is given (default: the runtime default, see "
+                        "`danmask models`); this and the flags below apply to masks computed on the fly")
     p.set_defaults(func=run)
 
 
@@ -53,9 +54,10 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_comments(args.comments)
     if not args.quiet:
         print(f"comments: {loaded.summary()}", file=sys.stderr)
+    seg = segmentation_options(args)
     result = render_video(args.video, loaded.comments, args.output, track=args.track, model=args.model,
-                          config=config, font=args.font, threads=args.threads, device=args.device, crf=args.crf,
-                          progress=not args.quiet)
+                          config=config, font=args.font, threads=seg["threads"], device=seg["device"],
+                          temporal=seg["config"], mask_size=seg["mask_size"], crf=args.crf, progress=not args.quiet)
     dropped = ", ".join(f"{n} {why}" for why, n in sorted(result.schedule.dropped.items())) or "none"
     print(f"wrote {result.output}: {result.frames} frames in {result.seconds:.1f} s ({result.fps:.1f} frames/s), "
           f"{len(result.schedule.placements)} comments shown, dropped: {dropped}, masks: {result.mask_source}, "

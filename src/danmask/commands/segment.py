@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 
-from ._temporal_flags import add_temporal_arguments, temporal_config_from_args
+from ._flags import add_output, add_quiet, add_segmentation, segmentation_options
 
 DESCRIPTION = """\
 Segment the people in every displayed frame of VIDEO and store the masks, keyed by each frame's presentation
@@ -29,47 +29,29 @@ def register(subparsers) -> None:
                               description=DESCRIPTION, epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("video", help="input video (mp4, mkv, webm, mov, avi, ...: anything FFmpeg reads)")
-    p.add_argument("-o", "--output", required=True, metavar="OUT.dmask", help="mask track to write")
-    p.add_argument("-m", "--model", default=None, metavar="NAME_OR_ONNX",
-                   help="segmentation model: a registry name (see `danmask models`) or an .onnx file "
+    add_output(p, "mask track to write", metavar="OUT.dmask", required=True)
+    add_segmentation(p, "segmentation model: a registry name (see `danmask models`) or an .onnx file "
                         "(default: the runtime default)")
-    p.add_argument("--threads", type=int, default=1, help="inference threads (default 1)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
-                   help="inference device; auto uses CUDA when onnxruntime has it (default auto)")
-    p.add_argument("--mask-size", type=_size, default=None, metavar="WxH",
-                   help="mask resolution, e.g. 320x180 (default: 320 on the long side, video's aspect)")
     p.add_argument("--json", action="store_true", help="print one JSON object with the run's numbers")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    add_temporal_arguments(p)
+    add_quiet(p)
     p.set_defaults(func=run)
-
-
-def _size(text: str) -> tuple[int, int]:
-    """'WxH' -> (h, w)."""
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 320x180, got {text!r}") from None
-    if not (0 < w <= 4096 and 0 < h <= 4096):
-        raise argparse.ArgumentTypeError(f"mask size must be 1..4096 px per side, got {text!r}")
-    return h, w
 
 
 def run(args: argparse.Namespace) -> int:
     import time
 
     from ..errors import VideoError
+    from ..outputs import check_file
     from ..pipeline import segment_video
     from ..runtime import DEFAULT_MODEL
     from ..segmenter import SegmenterStats
 
+    check_file(args.output)
     model = args.model or DEFAULT_MODEL
     stats = SegmenterStats()
     started = time.perf_counter()
     try:
-        track = segment_video(args.video, model, threads=args.threads, device=args.device,
-                              config=temporal_config_from_args(args), mask_size=args.mask_size,
-                              progress=not args.quiet, stats=stats)
+        track = segment_video(args.video, model, progress=not args.quiet, stats=stats, **segmentation_options(args))
     except VideoError as exc:
         partial = getattr(exc, "partial_track", None)
         if partial is None or not len(partial):

@@ -6,25 +6,28 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._argtypes import int_at_least
+from ._argtypes import int_at_least, positive_float
+from ._flags import add_device, add_output, add_quiet, add_threads
 
 if TYPE_CHECKING:
+    from ..train.crop_fit import CropFitConfig
     from ..train.loop import TrainConfig
 
 EPILOG = """\
 A full run, as used for the shipped weights (see docs/models/):
-  danmask train labels --data ../shared/data --rvm ../shared/models/rvm/rvm_mnv3_ratio1.0.onnx --out cache/labels
+  danmask train labels --data ../shared/data --rvm ../shared/models/rvm/rvm_mnv3_ratio1.0.onnx -o cache/labels
   danmask train fit --config configs/airseg-cpu.json
-  danmask export runs/airseg-cpu/last.pt --format onnx -o airseg-cpu.onnx --register
+  danmask export runs/airseg-cpu/last.pt --format onnx -o airseg-cpu.onnx --register --force
 
 The person-track path (see docs/models/person-track.md):
-  danmask train convert detector ../shared/models/detectors/yolox_nano_416.onnx --register
-  danmask train convert pose --register                       # pose_landmark_full from the mediapipe wheel
+  danmask train convert detector ../shared/models/detectors/yolox_nano_416.onnx --register --force
+  danmask train convert pose --register --force               # pose_landmark_full from the mediapipe wheel
   danmask train crops --data ../shared/data --heavy package/pose_landmark_heavy.tflite \\
-      --rvm ../shared/models/rvm/rvm_mnv3_ratio1.0.onnx --out cache/crops
+      --rvm ../shared/models/rvm/rvm_mnv3_ratio1.0.onnx -o cache/crops
   danmask train fit-crops --config configs/person-pose.json
-  danmask export runs/person-pose/last.pt --format onnx -o person-pose.onnx --register
+  danmask export runs/person-pose/last.pt --format onnx -o person-pose.onnx --register --force
 
+--register refuses to replace a model that is already registered (a shipped one, say) unless --force is given.
 The RVM teacher is GPL-3.0: it only makes labels on your machine; it is never shipped or committed.
 """
 
@@ -39,54 +42,60 @@ def register(subparsers) -> None:
     lab.add_argument("--data", default="../shared/data", help="folder with davis-people/, coco-person/, "
                      "web-people-pseudo/, clips/ (default: %(default)s)")
     lab.add_argument("--rvm", required=True, help="path to the RVM teacher ONNX (rvm_mnv3_ratio1.0.onnx)")
-    lab.add_argument("--out", default="cache/labels", help="cache folder (default: %(default)s)")
-    lab.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_output(lab, "label cache folder (default: %(default)s)", metavar="DIR", default="cache/labels", dest="out",
+               old=("--out",))
+    add_quiet(lab)
     lab.set_defaults(func=run_labels)
     fit = sub.add_parser("fit", help="train one architecture on the label cache")
     fit.add_argument("--config", help="JSON file with TrainConfig fields (flags below override it)")
-    fit.add_argument("--arch", help="airseg-cpu, airseg-gpu, airseg-server, airseg-prior, hourglass-prior, or "
-                     "mpft-cpu / mpft-prior (start from MediaPipe's weights; need the mediapipe extra)")
+    fit.add_argument("--arch", help="architecture to train (default airseg-cpu); an unknown name is answered with "
+                     "the list of them all. mpft-* start from MediaPipe's weights (need the mediapipe extra)")
     fit.add_argument("--cache", help="label cache folder")
-    fit.add_argument("--out", help="run folder for checkpoints, log.csv, loss.png")
-    fit.add_argument("--minutes", type=float, help="time budget; the LR schedule follows elapsed time")
-    fit.add_argument("--steps", type=int, help="fixed step count instead of a time budget (deterministic)")
-    fit.add_argument("--batch", type=int)
-    fit.add_argument("--threads", type=int)
-    fit.add_argument("--seed", type=int)
-    fit.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default auto: CUDA when available")
+    add_output(fit, "run folder for checkpoints, log.csv, loss.png", metavar="DIR", dest="out", old=("--out",))
+    fit.add_argument("--minutes", type=positive_float, help="time budget; the LR schedule follows elapsed time")
+    fit.add_argument("--steps", type=int_at_least(1), help="fixed step count instead of a time budget "
+                     "(deterministic)")
+    fit.add_argument("--batch", type=int_at_least(1))
+    add_threads(fit, "training threads (default: the config's, 2)", default=None)
+    fit.add_argument("--seed", type=int_at_least(0))
+    add_device(fit, "training device; auto uses CUDA when torch has it (default: the config's, auto)", default=None)
     fit.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
-    fit.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_quiet(fit)
     fit.set_defaults(func=run_fit)
     conv = sub.add_parser("convert", help="turn an Apache-2.0 upstream model into a graph the person-track path ships")
     conv.add_argument("part", choices=("detector", "pose"), help="detector: YOLOX-Nano 416 ONNX; pose: MediaPipe "
                       "pose_landmark .tflite")
     conv.add_argument("source", nargs="?", help="upstream file (pose default: pose_landmark_full.tflite from the "
                       "mediapipe wheel)")
-    conv.add_argument("-o", "--output", help="ONNX file to write (default: the registry's file with --register)")
+    add_output(conv, "ONNX file to write (default: the registry's file with --register)", metavar="OUT.onnx")
     conv.add_argument("--register", action="store_true", help="write into the runtime registry (weights folder)")
+    conv.add_argument("--force", action="store_true", help="with --register: replace the registered graph")
     conv.set_defaults(func=run_convert)
     crops = sub.add_parser("crops", help="person-centred training crops, framed by the runtime's own tracker")
     crops.add_argument("--data", default="../shared/data", help="folder with davis-people/, coco-person/, "
                        "web-people-pseudo/, clips/ (default: %(default)s)")
     crops.add_argument("--heavy", help="pose_landmark_heavy.tflite (npm pack @mediapipe/pose): crop teacher")
     crops.add_argument("--rvm", help="RVM teacher ONNX (rvm_mnv3_ratio1.0.onnx): whole-frame teacher")
-    crops.add_argument("--out", default="cache/crops", help="crop cache folder (default: %(default)s)")
-    crops.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_output(crops, "crop cache folder (default: %(default)s)", metavar="DIR", default="cache/crops", dest="out",
+               old=("--out",))
+    add_quiet(crops)
     crops.set_defaults(func=run_crops)
     fc = sub.add_parser("fit-crops", help="fine-tune the person-track path's crop segmenter (its mask head)")
     fc.add_argument("--config", help="JSON file with CropFitConfig fields (flags below override it)")
     fc.add_argument("--crops", help="crop cache folder")
-    fc.add_argument("--out", help="run folder")
-    fc.add_argument("--steps", type=int_at_least(1))
+    add_output(fc, "run folder", metavar="DIR", dest="out", old=("--out",))
+    fc.add_argument("--steps", type=int_at_least(1), help="optimiser steps")
     fc.add_argument("--hold-out", nargs="*", metavar="SEQUENCE", help="sequences or groups kept out and scored")
-    fc.add_argument("--threads", type=int_at_least(1))
-    fc.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_threads(fc, "training threads (default: the config's)", default=None)
+    add_quiet(fc)
     fc.set_defaults(func=run_fit_crops)
 
 
 def run_convert(args: argparse.Namespace) -> int:
     from ..errors import DanmaskError, ModelError
-    from ..runtime.registry import WEIGHTS_DIR
+    from ..outputs import check_file
+    from ..outputs import error as output_error
+    from ..runtime.registry import registration_target
 
     _needs_torch()
     from ..train.convert import convert_detector, convert_pose
@@ -95,7 +104,8 @@ def run_convert(args: argparse.Namespace) -> int:
     if not args.output and not args.register:
         raise DanmaskError("give -o OUT.onnx or --register")
     name = "person-detector.onnx" if args.part == "detector" else "person-pose.onnx"
-    out = Path(args.output) if args.output else WEIGHTS_DIR / name
+    registered = registration_target(name, args.force) if args.register else None
+    out = check_file(args.output) if args.output else registered
     if args.part == "detector":
         if not args.source or not Path(args.source).is_file():
             raise ModelError(f"{args.source}: YOLOX-Nano ONNX file not found")
@@ -110,13 +120,17 @@ def run_convert(args: argparse.Namespace) -> int:
     if args.output and args.register:
         import shutil
 
-        shutil.copy2(out, WEIGHTS_DIR / name)
+        try:
+            shutil.copy2(out, registered)
+        except OSError as exc:
+            raise output_error(registered, exc) from exc
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)" + (f"; registered as {name}" if args.register else ""))
     return 0
 
 
 def run_crops(args: argparse.Namespace) -> int:
     from ..errors import DatasetError, ModelError
+    from ..outputs import check_folder
     from ..runtime.registry import WEIGHTS_DIR
 
     _needs_torch()
@@ -129,6 +143,7 @@ def run_crops(args: argparse.Namespace) -> int:
         path = getattr(args, flag)
         if path and not Path(path).is_file():
             raise ModelError(f"{path}: --{flag} teacher not found")
+    check_folder(args.out)
     tracker = everyone_tracker(str(WEIGHTS_DIR / "person-detector.onnx"), str(WEIGHTS_DIR / "person-pose.onnx"))
     n = build_crop_cache(data, Path(args.out), tracker, args.heavy, args.rvm, progress=not args.quiet)
     print(f"wrote {n} crops to {args.out}/")
@@ -136,22 +151,37 @@ def run_crops(args: argparse.Namespace) -> int:
 
 
 def run_fit_crops(args: argparse.Namespace) -> int:
+    from ..errors import DanmaskError
+    from ..outputs import check_folder
+
+    _needs_torch()
+    from ..train.crop_fit import fit
+
+    cfg = crop_fit_config(args)
+    if not (Path(cfg.crops) / "index.csv").is_file():
+        raise DanmaskError(f"{cfg.crops}: no crop cache; run `danmask train crops` first")
+    check_folder(cfg.out)
+    ckpt = fit(cfg, progress=not args.quiet)
+    history = json.loads((Path(cfg.out) / "history.json").read_text())
+    for h in history:
+        print(f"step {h['step']}: held-out mean IoU {h['mean_iou']}, FP {h['fp_frac']}")
+    print(f"checkpoint: {ckpt}")
+    return 0
+
+
+FIT_CROPS_FLAGS = ("crops", "out", "steps", "threads", "hold_out")  # override the file
+
+
+def crop_fit_config(args: argparse.Namespace) -> CropFitConfig:
+    """The CropFitConfig of `train fit-crops`: the --config file, then any flags given on the command line."""
     from dataclasses import fields
 
     from ..errors import DanmaskError
-
-    _needs_torch()
-    from ..train.crop_fit import CropFitConfig, fit
+    from ..train.crop_fit import CropFitConfig
     from ..train.losses import LossConfig
 
-    raw: dict = {}
-    if args.config:
-        try:
-            raw = json.loads(Path(args.config).read_text())
-            raw.pop("note", None)
-        except (OSError, ValueError) as exc:
-            raise DanmaskError(f"{args.config}: unreadable config ({exc})") from exc
-    for name in ("crops", "out", "steps", "threads", "hold_out"):
+    raw = _config_file(args.config)
+    for name in FIT_CROPS_FLAGS:
         if getattr(args, name) is not None:
             raw[name] = getattr(args, name)
     unknown = set(raw) - {f.name for f in fields(CropFitConfig)}
@@ -165,15 +195,23 @@ def run_fit_crops(args: argparse.Namespace) -> int:
     for key in ("hold_out", "jitter"):
         if key in raw:
             raw[key] = tuple(raw[key])
-    cfg = CropFitConfig(**raw)
-    if not (Path(cfg.crops) / "index.csv").is_file():
-        raise DanmaskError(f"{cfg.crops}: no crop cache; run `danmask train crops` first")
-    ckpt = fit(cfg, progress=not args.quiet)
-    history = json.loads((Path(cfg.out) / "history.json").read_text())
-    for h in history:
-        print(f"step {h['step']}: held-out mean IoU {h['mean_iou']}, FP {h['fp_frac']}")
-    print(f"checkpoint: {ckpt}")
-    return 0
+    return CropFitConfig(**raw)
+
+
+def _config_file(path: str | None) -> dict:
+    """The JSON object of a --config file ({} without one), less its human-readable "note"."""
+    from ..errors import DanmaskError
+
+    if not path:
+        return {}
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        raise DanmaskError(f"{path}: unreadable config ({exc})") from exc
+    if not isinstance(raw, dict):
+        raise DanmaskError(f"{path}: a config file holds one JSON object of settings")
+    raw.pop("note", None)  # a human-readable record of what happened to the run
+    return raw
 
 
 def _needs_torch():
@@ -187,6 +225,7 @@ def _needs_torch():
 
 def run_labels(args: argparse.Namespace) -> int:
     from ..errors import DatasetError, ModelError
+    from ..outputs import check_folder
 
     _needs_torch()
     from ..train.teachers import HUMAN_GROUPS, build_cache, training_samples
@@ -196,6 +235,7 @@ def run_labels(args: argparse.Namespace) -> int:
         raise DatasetError(f"{data}: expected davis-people/, coco-person/, web-people-pseudo/ and clips/ inside")
     if not rvm.is_file():
         raise ModelError(f"{rvm}: RVM teacher not found")
+    check_folder(args.out)
     n = build_cache(training_samples(data), Path(args.out), str(rvm), set(HUMAN_GROUPS), progress=not args.quiet)
     print(f"wrote {n} labelled samples to {args.out}/")
     return 0
@@ -203,6 +243,7 @@ def run_labels(args: argparse.Namespace) -> int:
 
 def run_fit(args: argparse.Namespace) -> int:
     from ..errors import DanmaskError
+    from ..outputs import check_folder
 
     _needs_torch()
     from ..train.loop import train
@@ -210,6 +251,7 @@ def run_fit(args: argparse.Namespace) -> int:
     cfg = fit_config(args)
     if not Path(cfg.cache).is_dir():
         raise DanmaskError(f"{cfg.cache}: no label cache; run `danmask train labels` first")
+    check_folder(cfg.out)
     ckpt = train(cfg, resume=args.resume, progress=not args.quiet)
     print(f"checkpoint: {ckpt}\nloss curve: {Path(cfg.out) / 'loss.png'}")
     return 0
@@ -228,13 +270,7 @@ def fit_config(args: argparse.Namespace) -> TrainConfig:
     from ..train.losses import LossConfig
     from ..train.loop import TrainConfig
 
-    raw: dict = {}
-    if args.config:
-        try:
-            raw = json.loads(Path(args.config).read_text())
-            raw.pop("note", None)  # a human-readable record of what happened to the run
-        except (OSError, ValueError) as exc:
-            raise DanmaskError(f"{args.config}: unreadable config ({exc})") from exc
+    raw = _config_file(args.config)
     for name in FIT_FLAGS:
         if getattr(args, name) is not None:
             raw[name] = getattr(args, name)

@@ -59,13 +59,17 @@ def launch_chromium() -> Iterator[object]:
             browser.close()
 
 
-def open_player(browser, url: str, viewport: tuple[int, int] = (1400, 1000), timeout_s: float = 30.0):
+def open_player(browser, url: str, viewport: tuple[int, int] = (1400, 1000), timeout_s: float = 30.0,
+                requests: list[str] | None = None):
     """A new page on the player at `url`, returned once the video, track, font and schedule are loaded.
 
     The page is opened with the Content-Security-Policy bypassed so that Playwright can evaluate scripts;
     this also makes the hostile-text tests stricter (nothing but the page's own code stands in the way).
+    `requests`, when given, receives the URL of every request the page makes, from the first one on.
     """
     page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]}, bypass_csp=True)
+    if requests is not None:
+        page.on("request", lambda request: requests.append(request.url))
     page.goto(url)
     page.wait_for_function("document.documentElement.dataset.ready === '1' || "
                            "document.documentElement.dataset.error !== undefined", timeout=timeout_s * 1000)
@@ -109,13 +113,13 @@ _MEASURE_JS = """async (seconds) => {
 }"""
 
 
-def measure_player_fps(comments_on_screen: int = 300, seconds: float = 5.0, size: tuple[int, int] = (1280, 720),
+def measure_player_fps(comments_on_screen: int = 300, seconds: float = 5.0, shape: tuple[int, int] = (720, 1280),
                        fps: int = 30) -> dict:
     """Frame rate of the player page with `comments_on_screen` comments visible, in headless Chromium.
 
-    A synthetic clip (a moving person) of `size` with its true mask track is played for `seconds`; the page's
-    requestAnimationFrame rate, the video frames presented, the mean time of one danmaku draw (text + mask)
-    and the number of comments on screen are reported.
+    A synthetic clip (a moving person) of `shape` (height, width) with its true mask track is played for
+    `seconds`; the page's requestAnimationFrame rate, the video frames presented, the mean time of one danmaku
+    draw (text + mask) and the number of comments on screen are reported.
 
     Raises:
         BrowserError: Chromium or Playwright missing, or the page did not start.
@@ -131,9 +135,9 @@ def measure_player_fps(comments_on_screen: int = 300, seconds: float = 5.0, size
 
     with tempfile.TemporaryDirectory(prefix="danmask-bench-") as workdir:
         frames = int((seconds + 3) * fps)
-        clip = make_video(Path(workdir) / "clip.mp4", frames=frames, size=size, fps=fps)
+        clip = make_video(Path(workdir) / "clip.mp4", frames=frames, shape=shape, fps=fps)
         track_path = Path(workdir) / "clip.dmask"
-        MaskTrack(mask_size=(size[1], size[0]), source_size=(size[1], size[0]), time_base=clip.time_base,
+        MaskTrack(mask_size=shape, source_size=shape, time_base=clip.time_base,
                   masks=[np.where(m, 255, 0).astype(np.uint8) for m in clip.masks], pts=clip.pts).save(track_path)
         texts = ["前方高能！！", "哈哈哈哈哈哈", "弹幕护体", "this is fine", "233333", "好耶 (≧▽≦)"]
         comments = tuple(Comment(0.001 * i, ("scroll", "scroll", "reverse", "top", "bottom")[i % 5],
@@ -141,7 +145,7 @@ def measure_player_fps(comments_on_screen: int = 300, seconds: float = 5.0, size
                                  color=(i * 2654435761) % 0x1000000) for i in range(comments_on_screen))
         # everything stays on screen for the whole run: no anti-overlap, slow crossing, long fixed time
         config = LayoutConfig(duration_s=seconds + 60, fixed_duration_s=seconds + 60, anti_overlap=False)
-        content = PlayerContent(video=clip.path, size=size, comments=comments, config=config,
+        content = PlayerContent(video=clip.path, shape=shape, comments=comments, config=config,
                                 font_file=find_font(), track=track_path, title="benchmark")
         with PlayerServer(content) as server, launch_chromium() as browser:
             page = open_player(browser, server.url)
@@ -149,5 +153,5 @@ def measure_player_fps(comments_on_screen: int = 300, seconds: float = 5.0, size
             result = page.evaluate(_MEASURE_JS, seconds)
             result["wall_s"] = time.perf_counter() - started
             result["browser"] = browser.version
-            result["size"] = f"{size[0]}x{size[1]}"
+            result["size"] = f"{shape[1]}x{shape[0]}"
             return result

@@ -239,6 +239,8 @@ def _parse_xml(fh: Any, path: Path) -> CommentFile:
         parser.Parse(b"", True)
     except expat.ExpatError as exc:
         raise CommentError(f"{path}: line {exc.lineno}: malformed XML ({expat.ErrorString(exc.code)})") from None
+    except LookupError as exc:  # <?xml encoding="..."?> naming an encoding Python does not have
+        raise CommentError(f"{path}: XML declares an unknown encoding ({exc})") from None
     if collector.root != "i" and not collector.comments:
         raise CommentError(f"{path}: XML root is <{collector.root}>, not a Bilibili danmaku file (<i><d p=...>)")
     return CommentFile(collector.comments, "bilibili-xml", collector.skipped)

@@ -204,15 +204,15 @@ class _Measure:
         return math.ceil(self.width(text, px)) + 2 * stroke, ascent + descent + 2 * stroke, ascent + stroke, stroke
 
 
-def layout(comments: Sequence[Comment], size: tuple[int, int], config: LayoutConfig | None = None,
+def layout(comments: Sequence[Comment], shape: tuple[int, int], config: LayoutConfig | None = None,
            font: str | Path | None = None) -> Schedule:
-    """Place `comments` on a `size` = (width, height) video, in time order (file order breaks ties).
+    """Place `comments` on a video of `shape` = (height, width), in time order (file order breaks ties).
 
     Returns a Schedule; comments that do not fit (anti-overlap), thinned out (density) or over max_on_screen
     are counted in `Schedule.dropped`. Same inputs, same schedule.
     """
     config = config or LayoutConfig()
-    width, height = size
+    height, width = shape
     if width < 1 or height < 1:
         raise LayoutError(f"video size must be positive, got {width}x{height}")
     font_file = str(find_font(font))

@@ -20,6 +20,7 @@ from typing import Callable
 from urllib.parse import parse_qs, urlsplit
 
 from ..errors import DanmaskError
+from ..segmenter import TemporalConfig
 from .comments import Comment
 from .font import find_font, web_font_bytes
 from .layout import LayoutConfig, LayoutError, layout
@@ -44,7 +45,7 @@ class PlayerContent:
     """What the page plays: a browser-playable video, its comments, an optional .dmask track, the font."""
 
     video: Path
-    size: tuple[int, int]  # (width, height) of the displayed video: the schedule's coordinate space
+    shape: tuple[int, int]  # (height, width) of the displayed video: the schedule's coordinate space
     comments: tuple[Comment, ...]
     config: LayoutConfig
     font_file: Path
@@ -55,11 +56,14 @@ class PlayerContent:
 def prepare_content(video: str | Path, workdir: Path, *, comments: str | Path | None = None,
                     track: str | Path | None = None, model: str | None = None, mask: bool = True,
                     config: LayoutConfig | None = None, font: str | Path | None = None,
-                    progress: bool = False, log: Callable[[str], object] = lambda line: None) -> PlayerContent:
+                    progress: bool = False, log: Callable[[str], object] = lambda line: None,
+                    threads: int = 1, device: str = "auto", temporal: TemporalConfig | None = None,
+                    mask_size: tuple[int, int] | None = None) -> PlayerContent:
     """Everything `danmask play` serves, made ready in `workdir` (a temporary folder the caller owns).
 
     A video the browser cannot play is re-encoded to H.264 MP4 (same timestamps); without `track`, and unless
-    `mask` is False, the masks are computed now with `model` and saved as a .dmask in `workdir`.
+    `mask` is False, the masks are computed now with `model` (run with `threads`, `device`, the `temporal` stage,
+    at `mask_size`: see `pipeline.segment_video`) and saved as a .dmask in `workdir`.
 
     Raises:
         VideoError, TrackError, CommentError, FontError, ModelError: bad inputs, with one-line messages.
@@ -84,14 +88,15 @@ def prepare_content(video: str | Path, workdir: Path, *, comments: str | Path | 
         name = model or DEFAULT_MODEL
         log(f"computing masks with {name} (save them with `danmask segment` to skip this next time)")
         track_path = workdir / "track.dmask"
-        segment_video(video, name, progress=progress).save(track_path)
+        segment_video(video, name, threads=threads, device=device, config=temporal, mask_size=mask_size,
+                      progress=progress).save(track_path)
     playable = video
     reason = browser_incompatibility(video)
     if reason:
         log(f"re-encoding for the browser ({reason}) ...")
         playable = workdir / "video.mp4"
         reencode_for_browser(video, playable, progress=progress)
-    return PlayerContent(video=playable, size=(info.width, info.height),
+    return PlayerContent(video=playable, shape=(info.height, info.width),
                          comments=tuple(loaded.comments) if loaded else (), config=config or LayoutConfig(),
                          font_file=font_file, track=track_path, title=video.name)
 
@@ -102,7 +107,7 @@ class PlayerServer:
     def __init__(self, content: PlayerContent, host: str = "127.0.0.1", port: int = 0) -> None:
         self.content = content
         schedule_json = lru_cache(maxsize=32)(lambda config: layout(
-            list(content.comments), content.size, config, content.font_file).to_json().encode("utf-8"))
+            list(content.comments), content.shape, config, content.font_file).to_json().encode("utf-8"))
         handler = type("Handler", (_Handler,), {"content": content, "schedule_json": staticmethod(schedule_json),
                                                 "font_bytes": web_font_bytes(content.font_file)})
         try:
@@ -202,7 +207,7 @@ class _Handler(BaseHTTPRequestHandler):
         c = self.content
         cfg = c.config
         return json.dumps({
-            "title": c.title, "width": c.size[0], "height": c.size[1], "video": "/media/video",
+            "title": c.title, "width": c.shape[1], "height": c.shape[0], "video": "/media/video",
             "track": "/media/track.dmask" if c.track else None, "font": "/media/font",
             "settings": {"duration": cfg.duration_s, "speed": cfg.speed_px_s, "fixed": cfg.fixed_duration_s,
                          "scale": cfg.font_scale, "area": cfg.area, "density": cfg.density,

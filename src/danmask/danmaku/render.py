@@ -16,10 +16,12 @@ from pathlib import Path
 import av
 import numpy as np
 
-from ..errors import TrackError, VideoError
+from ..errors import OutputError, TrackError, VideoError
+from ..outputs import check_file
 from ..runtime import SegModel
+from ..segmenter import TemporalConfig
 from ..track import MaskTrack
-from ..video import VideoFrame, VideoInfo, iter_frames, probe
+from ..video import VideoFrame, VideoInfo, error_text, iter_frames, probe
 from .comments import Comment
 from .layout import LayoutConfig, Schedule, layout
 from .sprites import DanmakuCompositor
@@ -61,6 +63,8 @@ def render_video(
     font: str | Path | None = None,
     threads: int = 1,
     device: str = "auto",
+    temporal: TemporalConfig | None = None,
+    mask_size: tuple[int, int] | None = None,
     crf: int = 18,
     progress: bool = False,
 ) -> RenderResult:
@@ -71,24 +75,28 @@ def render_video(
         model: segmentation model name/path used when there is no track (default: the runtime's default).
         config: layout settings (speed, area, density, opacity, ...).
         font: font file; default: the CJK font found by `font.find_font`.
+        threads, device, temporal, mask_size: how masks are computed on the fly (see `pipeline.iter_masks`).
         crf: x264 quality (lower is better, 18 is visually lossless).
 
     Raises:
-        VideoError: unreadable input (after the good frames were written) or unwritable output.
+        VideoError: unreadable input (after the good frames were written).
+        OutputError: the output cannot be written (checked before any work, and while writing).
         TrackError: the track belongs to a video of another size.
         FontError, ModelError, LayoutError: as their modules say.
     """
     video, output = Path(video), Path(output)
     if output.resolve() == video.resolve():
-        raise VideoError(f"{output}: output would overwrite the input video")
+        raise OutputError(f"{output}: output would overwrite the input video")
+    check_file(output)
     info = probe(video)
     config = config or LayoutConfig()
-    schedule = layout(comments, (info.width, info.height), config, font)
+    schedule = layout(comments, (info.height, info.width), config, font)
     if isinstance(track, (str, Path)):
         track = MaskTrack.load(track, people=False)  # the burn-in protects the stored union
     if track is not None:
         check_track(track, info)
-    frames = _frames_with_masks(video, track, model, threads, device)
+    frames = _frames_with_masks(video, track, model, threads=threads, device=device, config=temporal,
+                                mask_size=mask_size)
     compositor = DanmakuCompositor(schedule.font_file, config.opacity)
     window = schedule.active()
     started = time.perf_counter()
@@ -147,16 +155,16 @@ def check_track(track: MaskTrack, info: VideoInfo) -> None:
         raise TrackError("mask track is empty")
 
 
-def _frames_with_masks(video: Path, track: MaskTrack | None, model: SegModel | str | None, threads: int,
-                       device: str) -> Iterator[tuple[VideoFrame, np.ndarray]]:
-    """(frame, uint8 mask) pairs: the track's mask for the frame's own time, or a freshly computed one."""
+def _frames_with_masks(video: Path, track: MaskTrack | None, model: SegModel | str | None,
+                       **segmentation) -> Iterator[tuple[VideoFrame, np.ndarray]]:
+    """(frame, uint8 mask) pairs: the track's mask for the frame's own time, or one computed now with `model`
+    and `segmentation` (the keywords of `pipeline.iter_masks`)."""
     if track is not None:
         return ((frame, track.mask_at(frame.time)) for frame in iter_frames(video))
     from ..pipeline import iter_masks, to_uint8
     from ..runtime import DEFAULT_MODEL
 
-    return ((frame, to_uint8(mask)) for frame, mask in
-            iter_masks(video, model or DEFAULT_MODEL, threads=threads, device=device))
+    return ((frame, to_uint8(mask)) for frame, mask in iter_masks(video, model or DEFAULT_MODEL, **segmentation))
 
 
 class _Writer:
@@ -170,7 +178,7 @@ class _Writer:
         try:
             self.container = av.open(str(self.output), "w")
         except (av.error.FFmpegError, OSError, ValueError) as exc:
-            raise VideoError(f"{self.output}: cannot create output ({exc})") from exc
+            raise OutputError(f"{self.output}: cannot create output ({error_text(exc)})") from exc
         info = self.info
         stream = self.container.add_stream("libx264", rate=info.avg_fps or Fraction(30))
         stream.width, stream.height = info.width, info.height
@@ -185,7 +193,11 @@ class _Writer:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self.container.close()
+        try:
+            self.container.close()  # flushes the muxer: a full disk can show here first
+        except (av.error.FFmpegError, OSError) as exc:
+            if exc_info[0] is None:
+                raise OutputError(f"{self.output}: cannot write ({error_text(exc)})") from exc
 
     def write_all(self, frames: Iterator[tuple[VideoFrame, np.ndarray | None]], paint: Painter | None,
                   progress: bool) -> int:
@@ -225,10 +237,15 @@ class _Writer:
         self._mux(self.video_stream.encode(out))
 
     def _mux(self, packets: list[av.Packet]) -> None:
-        try:
-            self.container.mux(packets)
-        except av.error.FFmpegError as exc:
-            raise VideoError(f"{self.output}: cannot write ({exc})") from exc
+        mux(self.container, packets, self.output)
+
+
+def mux(container: av.container.OutputContainer, packets: av.Packet | list[av.Packet], output: Path) -> None:
+    """Mux into `output`; a failed write (full disk, say) is an OutputError."""
+    try:
+        container.mux(packets)
+    except (av.error.FFmpegError, OSError) as exc:
+        raise OutputError(f"{output}: cannot write ({error_text(exc)})") from exc
 
 
 class _AudioCopier:
@@ -247,7 +264,7 @@ class _AudioCopier:
             self.out_stream = container.add_stream_from_template(in_stream)
             self.transcode = False
         self.in_stream = in_stream
-        self.container = container
+        self.container, self.output = container, output
         self.packets = self.input.demux(in_stream)
         self.pending: av.Packet | None = None
         self.done = False
@@ -268,7 +285,7 @@ class _AudioCopier:
         """Copy the rest of the audio (up to `until` seconds) and flush the encoder if re-encoding."""
         self.copy_until(until)
         if self.transcode:
-            self.container.mux(self.out_stream.encode(None))
+            mux(self.container, self.out_stream.encode(None), self.output)
         self.input.close()
 
     def _next(self) -> av.Packet | None:
@@ -291,9 +308,9 @@ class _AudioCopier:
                 return  # one undecodable audio packet becomes a short silence, not a failed render
             for frame in frames:
                 frame.pts = None
-                self.container.mux(self.out_stream.encode(frame))
+                mux(self.container, self.out_stream.encode(frame), self.output)
             return
         if packet.dts is None:
             return
         packet.stream = self.out_stream
-        self.container.mux(packet)
+        mux(self.container, packet, self.output)

@@ -4,10 +4,17 @@ Every reader yields `Sequence`s whose frames come in display order, loaded lazil
 in memory. Whether a sequence has a person comes from DAVIS's `sequences.csv` (`category` = `no_person`) when
 present, otherwise from its masks (all empty = no person). In a no-person sequence the ground truth is empty by
 definition, whatever the annotation files hold (DAVIS annotates other objects there).
+
+Every frame carries its display time in seconds, because the Segmenter never invents one: a video's frames have
+their own; image sequences (DAVIS) have none on disk, so frame k is shown at k / fps, with fps from an optional
+`fps` column of sequences.csv, else DEFAULT_FPS. k is the number that ends the file name (00042.jpg: 42, so a
+subsampled sequence keeps its true spacing), or, when not every name ends in one, the position in name order.
+A lone image is shown at 0.
 """
 from __future__ import annotations
 
 import csv
+import math
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -21,6 +28,8 @@ from ..errors import DatasetError
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".flv", ".ts")
 NO_PERSON = "no_person"
+_INDEX = re.compile(r"(\d+)$")  # the frame number that ends a file stem
+DEFAULT_FPS = 30.0  # frame rate of an image sequence that declares none (DAVIS's clips are 24-30 fps)
 
 
 @dataclass
@@ -30,7 +39,7 @@ class EvalFrame:
     rgb: np.ndarray  # (H, W, 3) uint8
     gt: np.ndarray | None  # (h, w) bool person mask at the annotation's resolution
     frame_id: str  # file stem or frame index, for reports
-    time: float | None  # seconds, when the source has timestamps
+    time: float  # display time in seconds (see the module docstring for image sequences)
 
 
 @dataclass
@@ -91,12 +100,13 @@ def _files(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
 
 
-def _image_pairs(images: list[Path], mask_dir: Path) -> Iterator[EvalFrame]:
+def _image_pairs(images: list[tuple[Path, float]], mask_dir: Path) -> Iterator[EvalFrame]:
+    """(image, display time) pairs with the mask of the same stem."""
     masks = {p.stem: p for p in _files(mask_dir, (".png",))}
-    for path in images:
+    for path, time in images:
         rgb, gt = read_image(path), read_mask(masks[path.stem])
         check_sizes(gt, rgb, str(masks[path.stem]))
-        yield EvalFrame(rgb, gt, path.stem, None)
+        yield EvalFrame(rgb, gt, path.stem, time)
 
 
 def _any_foreground(paths: list[Path]) -> bool:
@@ -109,8 +119,16 @@ def _warn(message: str) -> None:
 
 # --- DAVIS ---------------------------------------------------------------------------------------------------
 
-def read_categories(csv_path: Path) -> dict[str, str]:
-    """sequence -> category from DAVIS-style sequences.csv (columns `sequence` and `category`)."""
+@dataclass(frozen=True)
+class SequenceFacts:
+    """One row of a DAVIS-style sequences.csv."""
+
+    category: str
+    fps: float
+
+
+def read_sequence_table(csv_path: Path) -> dict[str, SequenceFacts]:
+    """sequence -> facts from DAVIS-style sequences.csv (columns `sequence`, `category`, optional `fps`)."""
     try:
         with csv_path.open(newline="") as fh:
             rows = list(csv.DictReader(fh))
@@ -118,7 +136,20 @@ def read_categories(csv_path: Path) -> dict[str, str]:
         raise DatasetError(f"{csv_path}: unreadable ({exc})") from exc
     if rows and not {"sequence", "category"} <= set(rows[0]):
         raise DatasetError(f"{csv_path}: needs columns 'sequence' and 'category' (has {', '.join(rows[0])})")
-    return {r["sequence"].strip(): (r["category"] or "").strip() for r in rows if r.get("sequence")}
+    return {r["sequence"].strip(): SequenceFacts((r["category"] or "").strip(), _fps(r.get("fps"), csv_path))
+            for r in rows if r.get("sequence")}
+
+
+def _fps(text: str | None, where: Path) -> float:
+    if not text or not text.strip():
+        return DEFAULT_FPS
+    try:
+        fps = float(text)
+    except ValueError:
+        fps = float("nan")
+    if not (fps > 0 and math.isfinite(fps)):
+        raise DatasetError(f"{where}: fps must be a positive number, got {text!r}")
+    return fps
 
 
 def davis_resolution(root: Path) -> str:
@@ -136,7 +167,7 @@ def davis_sequences(root: Path, resolution: str | None = None) -> list[Sequence]
     if not img_root.is_dir() or not ann_root.is_dir():
         raise DatasetError(f"{root}: DAVIS layout needs JPEGImages/{resolution}/ and Annotations/{resolution}/")
     csv_path = root / "sequences.csv"
-    categories = read_categories(csv_path) if csv_path.is_file() else {}
+    table = read_sequence_table(csv_path) if csv_path.is_file() else {}
     sequences = []
     for seq_dir in sorted(p for p in img_root.iterdir() if p.is_dir()):
         ann_dir = ann_root / seq_dir.name
@@ -144,21 +175,32 @@ def davis_sequences(root: Path, resolution: str | None = None) -> list[Sequence]
             _warn(f"{seq_dir.name}: no Annotations folder, sequence skipped")
             continue
         masks = {p.stem: p for p in _files(ann_dir, (".png",))}
-        images = [p for p in _files(seq_dir, IMAGE_SUFFIXES) if p.stem in masks]
+        facts = table.get(seq_dir.name)
+        fps = facts.fps if facts else DEFAULT_FPS
+        images = [(p, k / fps) for k, p in frame_numbers(_files(seq_dir, IMAGE_SUFFIXES)) if p.stem in masks]
         if not images:
             _warn(f"{seq_dir.name}: no frame has an annotation with the same name, sequence skipped")
             continue
-        category = categories.get(seq_dir.name)
-        if category is None:
-            has_person = _any_foreground([masks[p.stem] for p in images])
+        if facts is None:
+            has_person = _any_foreground([masks[p.stem] for p, _ in images])
         else:
-            has_person = category != NO_PERSON
+            has_person = facts.category != NO_PERSON
         sequences.append(Sequence(seq_dir.name, has_person, len(images),
                                   lambda images=images, ann_dir=ann_dir: _image_pairs(images, ann_dir)))
-    missing = sorted(set(categories) - {s.name for s in sequences})
+    missing = sorted(set(table) - {s.name for s in sequences})
     if missing and sequences:
         _warn(f"sequences.csv lists sequences that are not on disk: {', '.join(missing)}")
     return sequences
+
+
+def frame_numbers(paths: list[Path]) -> list[tuple[int, Path]]:
+    """(frame number, path) in name order: the numbers that end the names when they all do and increase, else
+    the positions (an unannotated frame still takes its place)."""
+    found = [_INDEX.search(p.stem) for p in paths]
+    numbers = [int(m.group(1)) for m in found if m]
+    if len(numbers) == len(paths) and all(a < b for a, b in zip(numbers, numbers[1:])):
+        return list(zip(numbers, paths))
+    return list(enumerate(paths))
 
 
 # --- flat images/ + masks/ -----------------------------------------------------------------------------------
@@ -175,14 +217,11 @@ def image_folder_sequences(root: Path) -> list[Sequence]:
     for path in images:
         has_person = bool(read_mask(mask_dir / f"{path.stem}.png").any())
         sequences.append(Sequence(path.stem, has_person, 1,
-                                  lambda path=path: _image_pairs([path], mask_dir)))
+                                  lambda path=path: _image_pairs([(path, 0.0)], mask_dir)))
     return sequences
 
 
 # --- video + mask PNGs ---------------------------------------------------------------------------------------
-
-_INDEX = re.compile(r"(\d+)$")
-
 
 def mask_index(folder: Path) -> dict[int, Path]:
     """Frame index (display order, from 0) -> mask file; the index is the number that ends the file stem."""

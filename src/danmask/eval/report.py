@@ -13,7 +13,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import DanmaskError
+from ..errors import DanmaskError, OutputError
+from ..outputs import check_folder
 from .runner import ModelResult, Snapshot
 
 TINT = {"hit": (40, 200, 60), "false": (230, 40, 40), "missed": (40, 90, 240)}
@@ -25,7 +26,7 @@ def _pyplot():
     try:
         import matplotlib
     except ImportError as exc:
-        raise DanmaskError("--report needs matplotlib: pip install 'danmask[eval]'") from exc
+        raise DanmaskError("the HTML report (-o) needs matplotlib: pip install 'danmask[eval]'") from exc
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -175,15 +176,11 @@ def _fmt(v, pattern: str = "{:.3f}") -> str:
 def write_report(results: list[ModelResult], out_dir: str | Path, dataset: str) -> Path:
     """Write index.html + PNGs into out_dir (created); returns the HTML path."""
     plt = _pyplot()
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DanmaskError(f"{out}: cannot create report folder ({exc})") from exc
+    out = check_folder(out_dir)
     try:
         return _write(plt, results, out, dataset)
     except OSError as exc:
-        raise DanmaskError(f"{out}: cannot write report ({exc.strerror or exc})") from exc
+        raise OutputError(f"{out}: cannot write report ({exc.strerror or exc})") from exc
 
 
 def _write(plt, results: list[ModelResult], out: Path, dataset: str) -> Path:

@@ -17,7 +17,9 @@ from torch import nn
 from ..errors import ModelError
 from ..models import create_model, initialised_from, input_size, takes_prior
 from ..models.postprocess import Normalize, SoftEdges
-from ..runtime.registry import WEIGHTS_DIR
+from ..outputs import check_file
+from ..outputs import error as output_error
+from ..runtime.registry import WEIGHTS_DIR, registration_target
 
 
 class ExportWrapper(nn.Module):
@@ -164,17 +166,31 @@ def parity_frames(arch: str, count: int = 8) -> list[np.ndarray]:
     return frames
 
 
-def export_checkpoint(args) -> int:
-    """`danmask export CKPT --format onnx -o OUT.onnx [--int8] [--register]`."""
-    import shutil
+def checked_onnx_output(args, registered: list[str]) -> Path:
+    """The -o file, and with --register the registry files it would take, checked before any work.
 
-    if _arch_of(args.input) == "person-pose":
-        return export_person_pose(args)
-    net, ckpt = load_checkpoint(args.input)
-    arch = ckpt["arch"]
+    Raises:
+        ModelError: not an .onnx name, or a registered model of that name without --force.
+        OutputError: the file cannot be written.
+    """
     out = Path(args.output)
     if out.suffix != ".onnx":
         raise ModelError(f"{out}: the output of --format onnx must end in .onnx")
+    check_file(out)
+    if args.register or out.resolve().parent == WEIGHTS_DIR.resolve():  # writing straight into the registry
+        for name in registered:
+            registration_target(name, args.force)
+    return out
+
+
+def export_checkpoint(args) -> int:
+    """`danmask export CKPT --format onnx -o OUT.onnx [--int8] [--register [--force]]`."""
+    if _arch_of(args.input) == "person-pose":
+        return export_person_pose(args)
+    stem = Path(args.output).stem
+    out = checked_onnx_output(args, [f"{stem}.onnx"] + ([f"{stem}-int8.onnx"] if args.int8 else []))
+    net, ckpt = load_checkpoint(args.input)
+    arch = ckpt["arch"]
     meta = {"checkpoint_step": ckpt.get("step"), "train_config": ckpt.get("config", {}).get("out")}
     export_onnx(net, arch, out, meta=meta)
     frames = parity_frames(arch)
@@ -192,9 +208,19 @@ def export_checkpoint(args) -> int:
     if args.register:
         for path in written:
             for f in (path, path.with_suffix(".json")):
-                shutil.copy2(f, WEIGHTS_DIR / f.name)
+                _copy(f, WEIGHTS_DIR / f.name)
             print(f"registered '{path.stem}' in {WEIGHTS_DIR}")
     return 0
+
+
+def _copy(source: Path, target: Path) -> None:
+    """Copy into the registry; an OSError (read-only install, full disk) is a one-line OutputError."""
+    import shutil
+
+    try:
+        shutil.copy2(source, target)
+    except OSError as exc:
+        raise output_error(target, exc) from exc
 
 
 def int8_agreement(fp32: Path, int8: Path, frames: list[np.ndarray]) -> dict[str, float]:
@@ -223,16 +249,12 @@ def _arch_of(path: str | Path) -> str | None:
 
 def export_person_pose(args) -> int:
     """A trained mask refiner (`danmask train fit-crops`) + the pose graph -> the person-track path's graph."""
-    import shutil
-
     from .convert import convert_pose, pose_parity
     from .crop_fit import load_fine_tuned
 
     if args.int8:
         raise ModelError("--int8 is not available for the pose graph (its landmarks must stay MediaPipe's)")
-    out = Path(args.output)
-    if out.suffix != ".onnx":
-        raise ModelError(f"{out}: the output of --format onnx must end in .onnx")
+    out = checked_onnx_output(args, ["person-pose.onnx"])
     net, ckpt = load_fine_tuned(args.input)
     convert_pose(ckpt["tflite"], out, pose_meta(ckpt), net=net)
     err = pose_parity(net, out)
@@ -240,7 +262,7 @@ def export_person_pose(args) -> int:
     if err > 2e-3:
         raise ModelError(f"{out}: ONNX mask differs from torch by {err:.2e} (> 2e-3); export is broken")
     if args.register:
-        shutil.copy2(out, WEIGHTS_DIR / "person-pose.onnx")
+        _copy(out, WEIGHTS_DIR / "person-pose.onnx")
         print(f"registered {out.name} as the person-track path's pose graph (person-pose.onnx) in {WEIGHTS_DIR}")
     return 0
 

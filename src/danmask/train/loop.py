@@ -8,9 +8,12 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 import torch
+from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader
 
 from ..models import adapt_state, create_model, input_size, takes_prior
@@ -67,91 +70,133 @@ def _lr(step: int, progress: float, base: float, warmup: int = 200) -> float:
     return base * 0.5 * (1 + np.cos(np.pi * min(1.0, progress)))
 
 
+@dataclass
+class _Run:
+    """One run's moving parts and clock, shared by the loop, validation and checkpoints."""
+
+    cfg: TrainConfig
+    device: torch.device
+    net: nn.Module
+    opt: torch.optim.Optimizer
+    ema: AveragedModel | None
+    step: int = 0
+    done_before: float = 0.0  # seconds trained before a resume
+    history: list = field(default_factory=list)
+    started: float = field(default_factory=time.time)
+
+    def elapsed(self) -> float:
+        return self.done_before + time.time() - self.started
+
+    def progress(self) -> float:
+        """Share of the budget used: steps when the config fixes them, else time."""
+        if self.cfg.steps:
+            return self.step / self.cfg.steps
+        return self.elapsed() / (self.cfg.minutes * 60)
+
+    def validated(self) -> dict:
+        """Held-out scores of the weights that would ship now."""
+        cfg = self.cfg
+        return {"step": self.step,
+                **validate(_shipped(self.net, self.ema).eval(), cfg.arch, Path(cfg.val_davis), cfg.val_sequences)}
+
+    def save(self, path: Path) -> None:
+        _save(path, self.net, self.ema, self.opt, self.step, self.elapsed(), self.cfg, self.history)
+
+
+def _start(cfg: TrainConfig, resume_from: Path | None) -> _Run:
+    """The network (fresh, from `cfg.init`, or resumed with its optimiser and clock), on the configured device."""
+    device = torch.device("cuda" if cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available())
+                          else "cpu")
+    net = create_model(cfg.arch).to(device)
+    if cfg.init:
+        net.load_state_dict(adapt_state(net, torch.load(cfg.init, map_location=device, weights_only=False)["model"]))
+    ema = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True) if cfg.ema else None
+    run = _Run(cfg, device, net, torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay), ema)
+    if resume_from is not None and resume_from.is_file():
+        ck = torch.load(resume_from, map_location=device, weights_only=False)
+        net.load_state_dict(ck.get("raw", ck["model"]))
+        if ema is not None:
+            ema.module.load_state_dict(ck["model"])
+            ema.n_averaged.fill_(ck["step"])
+        run.opt.load_state_dict(ck["opt"])
+        run.step, run.done_before, run.history = ck["step"], ck["elapsed"], ck["history"]
+    return run
+
+
+def _loader(cfg: TrainConfig, first_step: int) -> DataLoader:
+    """Batches from the label cache; a resumed run continues the same sample stream at `first_step`."""
+    ds = SegDataset(load_cache(Path(cfg.cache)), input_size(cfg.arch), takes_prior(cfg.arch), paste_p=cfg.paste_p,
+                    seed=cfg.seed, prior_mix=cfg.prior_mix, salient=cfg.salient, balance=cfg.balance)
+    return DataLoader(ds, batch_size=cfg.batch, sampler=range(first_step * cfg.batch, ds.length),
+                      num_workers=cfg.workers, persistent_workers=cfg.workers > 0,
+                      prefetch_factor=4 if cfg.workers else None)
+
+
+def _optimise(run: _Run, norm: Normalize, batch: dict) -> tuple[float, dict]:
+    """One optimiser step on `batch`; returns the loss and its parts."""
+    cfg = run.cfg
+    for g in run.opt.param_groups:
+        g["lr"] = _lr(run.step, run.progress(), cfg.lr)
+    batch = {k: v.to(run.device, non_blocking=True) for k, v in batch.items()}
+    x = norm(batch["image"])
+    logits, embed = (run.net(x, batch["prior"], return_embed=True) if takes_prior(cfg.arch)
+                     else run.net(x, return_embed=True))
+    loss, parts = total_loss(logits, embed, batch["label"], batch["valid"], cfg.loss)
+    run.opt.zero_grad(set_to_none=True)
+    loss.backward()
+    run.opt.step()
+    if run.ema is not None:
+        run.ema.update_parameters(run.net)
+    run.step += 1
+    return float(loss.detach()), parts
+
+
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path:
     """Train `cfg.arch`; returns the path of the final checkpoint (`out/last.pt`)."""
-    from tqdm import tqdm
-
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
-    prior = takes_prior(cfg.arch)
-    device = torch.device("cuda" if cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available())
-                          else "cpu")
-    net, norm = create_model(cfg.arch).to(device), Normalize().to(device)
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    step, done_before, history = 0, 0.0, []
     ckpt_path = out / "last.pt"
-    if cfg.init:
-        net.load_state_dict(adapt_state(net, torch.load(cfg.init, map_location=device, weights_only=False)["model"]))
-    ema = None
-    if cfg.ema:
-        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-
-        ema = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
-    if resume and ckpt_path.is_file():
-        ck = torch.load(ckpt_path, map_location=device, weights_only=False)
-        net.load_state_dict(ck.get("raw", ck["model"]))
-        if ema is not None:
-            ema.module.load_state_dict(ck["model"])
-            ema.n_averaged.fill_(ck["step"])
-        opt.load_state_dict(ck["opt"])
-        step, done_before, history = ck["step"], ck["elapsed"], ck["history"]
-    items = load_cache(Path(cfg.cache))
-    ds = SegDataset(items, input_size(cfg.arch), prior, paste_p=cfg.paste_p, seed=cfg.seed, prior_mix=cfg.prior_mix,
-                   salient=cfg.salient, balance=cfg.balance)
-    sampler = range(step * cfg.batch, ds.length)  # resume continues the same sample stream
-    loader = DataLoader(ds, batch_size=cfg.batch, sampler=sampler, num_workers=cfg.workers,
-                        persistent_workers=cfg.workers > 0, prefetch_factor=4 if cfg.workers else None)
-    log = open(out / "log.csv", "a", newline="")
-    writer = csv.writer(log)
-    start, last_val, last_ckpt = time.time(), time.time(), time.time()
-
-    def progress_now() -> float:
-        if cfg.steps:
-            return step / cfg.steps
-        return (done_before + time.time() - start) / (cfg.minutes * 60)
-
-    def validated() -> dict:
-        """Held-out scores of the weights that would ship now."""
-        return {"step": step, **validate(_shipped(net, ema).eval(), cfg.arch, Path(cfg.val_davis), cfg.val_sequences)}
-
-    bar = tqdm(total=cfg.steps or None, initial=step, disable=not progress, desc=cfg.arch, unit="it")
-    net.train()
-    for batch in loader:
-        if progress_now() >= 1.0:
-            break
-        for g in opt.param_groups:
-            g["lr"] = _lr(step, progress_now(), cfg.lr)
-        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-        x = norm(batch["image"])
-        logits, embed = net(x, batch["prior"], return_embed=True) if prior else net(x, return_embed=True)
-        loss, parts = total_loss(logits, embed, batch["label"], batch["valid"], cfg.loss)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if ema is not None:
-            ema.update_parameters(net)
-        step += 1
-        writer.writerow([step, time.time() - start, float(loss.detach())] + [parts.get(k, 0.0) for k in ("bce", "dice", "topk", "cluster")])
-        bar.update(1)
-        bar.set_postfix(loss=f"{parts['bce']:.3f}", done=f"{100 * progress_now():.0f}%")
-        if time.time() - last_ckpt > 300:
-            _save(ckpt_path, net, ema, opt, step, done_before + time.time() - start, cfg, history)
-            last_ckpt = time.time()
-        if time.time() - last_val > cfg.val_every_min * 60:
-            history.append(validated())
-            net.train()
-            last_val = time.time()
-            log.flush()
-    bar.close()
-    history.append(validated())
-    _save(ckpt_path, net, ema, opt, step, done_before + time.time() - start, cfg, history)
-    log.close()
-    (out / "history.json").write_text(json.dumps(history, indent=2) + "\n")
+    run = _start(cfg, ckpt_path if resume else None)
+    loader = _loader(cfg, run.step)
+    with (out / "log.csv").open("a", newline="") as log:
+        _loop(run, loader, log, ckpt_path, progress)
+    run.history.append(run.validated())
+    run.save(ckpt_path)
+    (out / "history.json").write_text(json.dumps(run.history, indent=2) + "\n")
     plot_curves(out)
     return ckpt_path
+
+
+def _loop(run: _Run, loader: DataLoader, log: TextIO, ckpt_path: Path, progress: bool) -> None:
+    """Optimise until the budget is spent: a log.csv row per step, a checkpoint every 5 minutes, validation every
+    `val_every_min` minutes."""
+    from tqdm import tqdm
+
+    norm = Normalize().to(run.device)
+    writer = csv.writer(log)
+    run.started = last_val = last_ckpt = time.time()
+    run.net.train()
+    with tqdm(total=run.cfg.steps or None, initial=run.step, disable=not progress, desc=run.cfg.arch,
+              unit="it") as bar:
+        for batch in loader:
+            if run.progress() >= 1.0:
+                break
+            loss, parts = _optimise(run, norm, batch)
+            writer.writerow([run.step, time.time() - run.started, loss]
+                            + [parts.get(k, 0.0) for k in ("bce", "dice", "topk", "cluster")])
+            bar.update(1)
+            bar.set_postfix(loss=f"{parts['bce']:.3f}", done=f"{100 * run.progress():.0f}%")
+            if time.time() - last_ckpt > 300:
+                run.save(ckpt_path)
+                last_ckpt = time.time()
+            if time.time() - last_val > run.cfg.val_every_min * 60:
+                run.history.append(run.validated())
+                run.net.train()
+                last_val = time.time()
+                log.flush()
 
 
 def plot_curves(out: Path) -> None:

@@ -24,6 +24,7 @@ const MAGIC = "DMSK";
 const VERSION = 2; // newest version read
 const FLAG_PEOPLE = 1;
 const HEADER_SIZE = 40;
+const MAX_MASK_PIXELS = 4096 * 4096;  // as track.py: a hostile header must not make the page allocate gigabytes
 const INDEX_ENTRY_SIZE = 20;
 const PEOPLE_ENTRY_SIZE = 12;
 const BLOCK_HEAD_SIZE = 8;
@@ -80,6 +81,9 @@ function parseHeader(view) {
   };
   if (view.getUint16(6, true) !== HEADER_SIZE || !h.maskWidth || !h.maskHeight || !h.timeBase[0] || !h.timeBase[1]) {
     throw new DmaskError("header has zero sizes or time base: the file is damaged");
+  }
+  if (h.maskWidth * h.maskHeight > MAX_MASK_PIXELS) {
+    throw new DmaskError("header says masks larger than any danmask writes: the file is damaged");
   }
   return h;
 }
@@ -157,6 +161,7 @@ function decodeRow(mode, reader, previous, above, width) {
     xs = above.map((x) => x + reader.signed());
   } else {
     const count = mode === EXPLICIT_ESCAPE ? reader.varint() : mode - EXPLICIT;
+    if (count > width + 1) throw new DmaskError("row has more transitions than its pixels allow");
     xs = new Array(count);
     let x = 0;
     for (let i = 0; i < count; i++) xs[i] = x += reader.signed();
