@@ -19,7 +19,8 @@ from ..models import create_model, initialised_from, input_size, takes_prior
 from ..models.postprocess import Normalize, SoftEdges
 from ..outputs import check_file
 from ..outputs import error as output_error
-from ..runtime.registry import WEIGHTS_DIR, registration_target
+from ..runtime import registry
+from ..runtime.registry import registration_target
 
 
 class ExportWrapper(nn.Module):
@@ -130,7 +131,7 @@ def parity(net: nn.Module, arch: str, onnx_path: Path, frames: list[np.ndarray],
 
 
 def default_weights_path(name: str) -> Path:
-    return WEIGHTS_DIR / f"{name}.onnx"
+    return registry.WEIGHTS_DIR / f"{name}.onnx"
 
 
 def parity_frames(arch: str, count: int = 8) -> list[np.ndarray]:
@@ -177,7 +178,7 @@ def checked_onnx_output(args, registered: list[str]) -> Path:
     if out.suffix != ".onnx":
         raise ModelError(f"{out}: the output of --format onnx must end in .onnx")
     check_file(out)
-    if args.register or out.resolve().parent == WEIGHTS_DIR.resolve():  # writing straight into the registry
+    if args.register or out.resolve().parent == registry.WEIGHTS_DIR.resolve():  # writing straight into the registry
         for name in registered:
             registration_target(name, args.force)
     return out
@@ -208,8 +209,8 @@ def export_checkpoint(args) -> int:
     if args.register:
         for path in written:
             for f in (path, path.with_suffix(".json")):
-                _copy(f, WEIGHTS_DIR / f.name)
-            print(f"registered '{path.stem}' in {WEIGHTS_DIR}")
+                _copy(f, registry.WEIGHTS_DIR / f.name)
+            print(f"registered '{path.stem}' in {registry.WEIGHTS_DIR}")
     return 0
 
 
@@ -262,8 +263,8 @@ def export_person_pose(args) -> int:
     if err > 2e-3:
         raise ModelError(f"{out}: ONNX mask differs from torch by {err:.2e} (> 2e-3); export is broken")
     if args.register:
-        _copy(out, WEIGHTS_DIR / "person-pose.onnx")
-        print(f"registered {out.name} as the person-track path's pose graph (person-pose.onnx) in {WEIGHTS_DIR}")
+        _copy(out, registry.WEIGHTS_DIR / "person-pose.onnx")
+        print(f"registered {out.name} as the person-track pose graph (person-pose.onnx) in {registry.WEIGHTS_DIR}")
     return 0
 
 
