@@ -15,7 +15,7 @@ def test_machine_description():
 
 def test_letterbox_keeps_aspect():
     src = np.full((272, 640, 3), 200, np.uint8)
-    out = _letterbox(src, (1280, 720))
+    out = _letterbox(src, (720, 1280))  # (h, w)
     assert out.shape == (720, 1280, 3)
     rows = np.flatnonzero(out[:, 640, 0] > 100)
     assert rows.min() == 88 and rows.max() == 631  # 544 rows of picture, black bars of 88 above and below
@@ -45,7 +45,7 @@ def test_bench_cli_json_and_benchmarks_file(tmp_path, capsys):
     assert ref["ratio_vs_reference"] == 1.0 and ref["median_ms"] > 0 and ref["median_ms_2t"] > 0
     p = r["pipeline"]
     assert p["frames"] == 8 and p["ratio_vs_decode"] == pytest.approx(p["seconds"] / p["decode_seconds"])
-    assert p["fps"] == pytest.approx(8 / p["seconds"])
+    assert p["fps"] == pytest.approx(8 / p["seconds"]) and p["fps_vs_decode"] == pytest.approx(1 / p["ratio_vs_decode"])
     assert r["clip"]["source"].startswith("synthetic")
     assert r["scene_cut"]["ms_per_frame"] > 0
     assert r["sizes"]["dmask_bytes_per_min"] > 0 and r["sizes"]["webmask_bytes_per_min"] > 0

@@ -77,7 +77,7 @@ def test_model_errors_propagate(tmp_path):
 def test_public_api():
     expected = {"segment_video", "iter_masks", "Segmenter", "TemporalConfig", "MaskTrack", "VideoFrame",
                 "VideoInfo", "iter_frames", "probe", "write_webmask", "read_webmask", "DanmaskError",
-                "VideoError", "ModelError", "TrackError"}
+                "VideoError", "ModelError", "TrackError", "TrackReader", "TrackWriter"}
     assert expected <= set(danmask.__all__)
     for name in danmask.__all__:
         assert getattr(danmask, name) is not None

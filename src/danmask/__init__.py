@@ -1,8 +1,7 @@
 """danmask: segment the people in a video, ship their masks with it, fly danmaku behind them.
 
     >>> import danmask
-    >>> track = danmask.segment_video("clip.mp4", model="mediapipe-selfie-landscape")
-    >>> track.save("clip.dmask")
+    >>> track = danmask.segment_video("clip.mp4", model="fast", output="clip.dmask")  # streamed to the file
 
 Names are imported on first use (PEP 562), so `import danmask.errors` or `danmask --help` stays light.
 The public surface is guarded by tests/test_pipeline.py::test_public_api.
@@ -19,6 +18,8 @@ _EXPORTS = {
     "Segmenter": "segmenter",
     "TemporalConfig": "segmenter",
     "MaskTrack": "track",
+    "TrackReader": "trackreader",
+    "TrackWriter": "trackwriter",
     "VideoFrame": "video",
     "VideoInfo": "video",
     "iter_frames": "video",

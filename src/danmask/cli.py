@@ -22,6 +22,8 @@ COMMANDS = {
     "info": "info",
     "render": "render",
     "play": "play",
+    "batch": "batch",
+    "serve": "serve",
     "eval": "evaluate",
     "bench": "bench",
     "train": "train",

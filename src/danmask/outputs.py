@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 from .errors import OutputError
 
@@ -78,8 +82,57 @@ def write_bytes(path: str | Path, data: bytes) -> int:
     return len(data)
 
 
+def written_through(path: Path) -> bool:
+    """A link, a device such as /dev/full, a pipe: written to as it is, never replaced by a renamed file."""
+    return path.is_symlink() or (path.exists() and not path.is_file())
+
+
+@contextmanager
+def atomic_file(path: str | Path) -> Iterator[BinaryIO]:
+    """A binary file that appears under `path` only once complete: written to a temporary name in the same folder,
+    flushed to disk, then renamed. An error or a crash leaves nothing under `path` (a crash may leave the hidden
+    `.NAME.*.tmp`, which no reader takes for an output). A path that is a link or not a regular file (a device,
+    a pipe) is written through instead, never replaced.
+
+    Raises:
+        OutputError: any OSError while writing or renaming.
+    """
+    path = Path(path)
+    if written_through(path):
+        try:
+            with path.open("wb") as fh:
+                yield fh
+        except OSError as exc:
+            raise error(path, exc) from exc
+        return
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+    try:
+        with tmp.open("wb") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise error(path, exc) from exc
+    finally:
+        _remove(tmp)
+
+
+def copy_range(src: BinaryIO, dst: BinaryIO, offset: int, size: int, chunk: int = 1 << 20) -> None:
+    """Copy `size` bytes of `src` from `offset` into `dst`, a chunk at a time."""
+    src.seek(offset)
+    while size > 0:
+        data = src.read(min(size, chunk))
+        if not data:
+            raise OSError(f"{getattr(src, 'name', 'spool')}: ends {size} bytes early")
+        dst.write(data)
+        size -= len(data)
+
+
 def _remove(path: Path) -> None:
     try:
         os.remove(path)
+    except FileNotFoundError:
+        pass
     except OSError:
         pass  # the write error is what the user needs to see

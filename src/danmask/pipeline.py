@@ -1,25 +1,30 @@
-"""The whole job in one call: video file -> MaskTrack (the CLI's `segment` mirrors `segment_video`).
+"""The whole job in one call: video file -> mask track (the CLI's `segment` mirrors `segment_video`).
 
-Decoding runs in a thread feeding a bounded queue while the model runs on the caller's thread
-(supervision's process_video pattern); the thread is always joined in `finally`, and a decoding error
-reaches the caller only after every frame decoded before it was segmented.
+Three stages overlap (supervision's process_video pattern): decoding runs in a thread feeding a bounded queue,
+the model runs on the caller's thread, and with an output file the track's blocks are encoded and written in the
+TrackWriter's thread. Threads are always joined, and a decoding error reaches the caller only after every frame
+decoded before it was segmented.
 """
 from __future__ import annotations
 
 import queue
 import sys
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .runtime import DEFAULT_MODEL, SegModel, load_model
+from .runtime.base import shrink
 from .segmenter import Segmenter, SegmenterStats, TemporalConfig
 from .errors import VideoError
 from .track import MaskTrack
+from .trackreader import TrackReader
+from .trackwriter import TrackWriter
 from .video import VideoFrame, iter_frames, probe
 
 if TYPE_CHECKING:
@@ -109,10 +114,19 @@ def _segment_frames(
     config: TemporalConfig | None,
     mask_size: tuple[int, int] | None,
     stats: SegmenterStats | None,
+    keep_frames: bool = True,
 ) -> Iterator[tuple[VideoFrame, np.ndarray, list[PersonMask] | None]]:
-    """iter_masks plus each frame's tracked people (None for whole-frame models), for the mask track."""
+    """iter_masks plus each frame's tracked people (None for whole-frame models), for the mask track.
+
+    Without `keep_frames` (the caller wants masks only) the decode thread also does a whole-frame model's first,
+    cheap downscale (`runtime.base.shrink`), so it overlaps the model instead of following it.
+    """
     seg_model = load_model(model, threads=threads, device=device) if isinstance(model, str) else model
-    decoder = _Decoder(iter_frames(source) if isinstance(source, (str, Path)) else source)
+    frames = iter_frames(source) if isinstance(source, (str, Path)) else source
+    if not keep_frames and not getattr(seg_model, "tracks_people", False):
+        size = tuple(seg_model.spec.input_size)
+        frames = (replace(frame, rgb=shrink(frame.rgb, size)) for frame in frames)
+    decoder = _Decoder(frames)
     decoder.start()
     try:
         segmenter = None
@@ -131,14 +145,17 @@ def segment_video(
     path: str | Path,
     model: SegModel | str = DEFAULT_MODEL,
     *,
+    output: str | Path | None = None,
     threads: int = 1,
     device: str = "auto",
     config: TemporalConfig | None = None,
     mask_size: tuple[int, int] | None = None,
-    progress: bool = False,
+    progress: bool | Callable[[int, int | None], object] = False,
     stats: SegmenterStats | None = None,
-) -> MaskTrack:
-    """Segment every displayed frame of a video into a MaskTrack keyed by the frames' PTS.
+    start: int | None = None,
+    end: int | None = None,
+) -> MaskTrack | TrackReader:
+    """Segment every displayed frame of a video into a mask track keyed by the frames' PTS.
 
     With a person-tracking model the track also gets person layers: every tracked person of every frame, with
     their id and whether they were salient (the union of the salient ones is the track's mask).
@@ -146,37 +163,66 @@ def segment_video(
     Args:
         path: video file (anything FFmpeg reads).
         model: registry name, .onnx path, or a loaded SegModel.
+        output: .dmask file to stream the track to as it is made (memory stays flat however long the video; a
+            crash leaves only `OUTPUT.part`, see `TrackWriter`); the result is then a lazy `TrackReader` of it.
+            Without it the track is collected in memory and returned as a `MaskTrack`.
         threads: inference threads.
         device: "auto" (CUDA when present), "cpu" or "cuda".
         config: temporal stage switches (default: all on).
         mask_size: (h, w) of the stored masks; default 320 px on the long side at the video's aspect.
-        progress: show a tqdm bar on stderr (only when stderr is a terminal).
+        progress: True shows a tqdm bar on stderr (when it is a terminal); a callable is called with (frames done,
+            frames expected or None) after every frame.
         stats: counters to fill (frames, skipped, cuts), see `iter_masks`.
+        start, end: segment only the frames with start <= pts < end (pts in the video's time base; decoding
+            seeks to the keyframe at or before `start`): one part of a long video, as `danmask batch` does.
 
     Raises:
-        VideoError: unreadable video. Raised after the good frames were segmented; the track of those
-            frames rides on the exception as `partial_track` so the caller can still save it.
+        VideoError: unreadable video. Raised after the good frames were segmented; the track of those frames
+            (saved to `output` when given) rides on the exception as `partial_track`.
+        OutputError: `output` cannot be written (checked before any work).
         ModelError: bad model.
     """
     from tqdm import tqdm
 
     info = probe(path)
     size = mask_size or default_mask_size((info.height, info.width))
-    track = MaskTrack(mask_size=size, source_size=(info.height, info.width), time_base=info.time_base)
+    source = (info.height, info.width)
+    sink = TrackWriter(output, size, source, info.time_base) if output else MaskTrack(size, source, info.time_base)
     bar = tqdm(total=info.frames, unit="frame", desc=Path(path).name, file=sys.stderr,
-               disable=not (progress and sys.stderr.isatty()), leave=False)
+               disable=not (progress is True and sys.stderr.isatty()), leave=False)
+    report = progress if callable(progress) else None
+    count = 0
     try:
-        for frame, mask, people in _segment_frames(path, model, threads=threads, device=device, config=config,
-                                                   mask_size=size, stats=stats):
-            track.append(frame.pts, to_uint8(mask),
-                         None if people is None else [(p.id, p.salient, to_uint8(p.mask)) for p in people])
+        frames = iter_frames(path, start, end) if start is not None or end is not None else path
+        for frame, mask, people in _segment_frames(frames, model, threads=threads, device=device, config=config,
+                                                   mask_size=size, stats=stats, keep_frames=False):
+            sink.append(frame.pts, to_uint8(mask),
+                        None if people is None else [(p.id, p.salient, to_uint8(p.mask)) for p in people])
+            count += 1
             bar.update(1)
+            if report:
+                report(count, info.frames)
     except VideoError as exc:
-        exc.partial_track = track
+        exc.partial_track = _finish(sink) if count else _abandon(sink)
+        raise
+    except BaseException:
+        _abandon(sink)
         raise
     finally:
         bar.close()
-    return track
+    return _finish(sink)
+
+
+def _finish(sink: MaskTrack | TrackWriter) -> MaskTrack | TrackReader:
+    if isinstance(sink, MaskTrack):
+        return sink
+    sink.close()
+    return TrackReader(sink.path)
+
+
+def _abandon(sink: MaskTrack | TrackWriter) -> None:
+    if isinstance(sink, TrackWriter):
+        sink.abort()
 
 
 def to_uint8(mask: np.ndarray) -> np.ndarray:

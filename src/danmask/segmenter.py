@@ -15,6 +15,7 @@ import numpy as np
 
 from .errors import ModelError
 from .runtime import SegModel, load_model
+from .runtime.base import shrink
 from .temporal import JitterFilter, SceneCutDetector, StillDetector, smooth_edges, thumbnail
 
 
@@ -119,6 +120,8 @@ class Segmenter:
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise ValueError(f"expected (H, W, 3) uint8 RGB, got {rgb.shape} {rgb.dtype}")
         t = _seconds(t)
+        if not self.tracks_people:  # one cheap downscale serves the model's input and the thumbnail
+            rgb = shrink(rgb, tuple(self.model.spec.input_size))
         dt = t - self._last_time if self._last_time is not None else 0.0
         self.stats.frames += 1
         thumb = thumbnail(rgb) if (self.config.scene_cut or self.config.skip_still) else None

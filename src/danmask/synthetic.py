@@ -6,7 +6,6 @@ Frame sizes are `shape` = (height, width), numpy's order, like every size in dan
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -75,17 +74,9 @@ def make_video(
     vfr: bool = False,
     codec: str = "libx264",
     seed: int = 0,
-    *,
-    size: tuple[int, int] | None = None,
 ) -> SyntheticVideo:
-    """Write a synthetic clip and return its true masks and timestamps. `shape` is (height, width).
-
-    `size` (width, height) is the old, deprecated spelling, kept only until danmask.eval.bench stops using it.
-    """
+    """Write a synthetic clip and return its true masks and timestamps. `shape` is (height, width)."""
     path = Path(path)
-    if size is not None:
-        warnings.warn("make_video(size=(w, h)) is deprecated: pass shape=(h, w)", DeprecationWarning, stacklevel=2)
-        shape = (size[1], size[0])
     h, w = shape
     time_base = Fraction(1, fps * 100) if vfr else Fraction(1, fps)
     rng = np.random.default_rng(seed)

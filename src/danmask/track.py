@@ -14,7 +14,7 @@ from __future__ import annotations
 import bisect
 import struct
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -29,6 +29,8 @@ from .outputs import write_bytes
 MAGIC = b"DMSK"
 VERSION = 2  # the newest version read and written; a track without person layers is written as version 1
 FLAG_PEOPLE = 1  # header flag (version 2): every block carries person layers, the person table follows the index
+FLAG_JOURNAL = 1 << 31  # header flag (version 2): a journal, the file of a streaming writer that has not finished
+JOURNAL_ENTRY = struct.Struct("<qQII")  # a journal record head: first pts, block offset, frame count, CRC32 of those
 HEADER = struct.Struct("<4sHHHHHHIIIIII")  # see docs/mask-track.md
 INDEX_ENTRY = struct.Struct("<qQI")  # first pts, byte offset, frame count
 PEOPLE_ENTRY = struct.Struct("<III")  # person id, frames present, frames salient
@@ -98,26 +100,10 @@ class MaskTrack:
         without person layers. Once a frame has a list the track has person layers, and frames given None
         (before or after) have nobody in them.
         """
-        self._check_mask(mask, "mask")
+        check_mask(mask, self.mask_size, "mask")
         if self.pts and int(pts) <= self.pts[-1]:
             raise TrackError(f"pts must increase: {pts} after {self.pts[-1]}")
-        self._add(int(pts), mask, None if people is None else self._pack_people(people))
-
-    def _check_mask(self, mask: np.ndarray, what: str) -> None:
-        if mask.shape != self.mask_size or mask.dtype != np.uint8:
-            raise TrackError(f"{what} must be uint8 {self.mask_size}, got {mask.dtype} {mask.shape}")
-
-    def _pack_people(self, people: Iterable[tuple[int, bool, np.ndarray]]) -> _Packed:
-        packed = []
-        for pid, salient, mask in people:
-            if not (isinstance(pid, (int, np.integer)) and 0 <= pid <= MAX_ID):
-                raise TrackError(f"person id must be an integer in 0..{MAX_ID}, got {pid!r}")
-            self._check_mask(mask, f"mask of person {pid}")
-            packed.append((int(pid), bool(salient), np.packbits(mask >= 128, axis=1)))
-        packed.sort(key=lambda p: p[0])
-        if any(a[0] == b[0] for a, b in zip(packed, packed[1:])):
-            raise TrackError(f"person ids repeat within a frame: {[p[0] for p in packed]}")
-        return tuple(packed)
+        self._add(int(pts), mask, None if people is None else pack_people(people, self.mask_size))
 
     def _add(self, pts: int, mask: np.ndarray, people: _Packed | None) -> None:
         if people is not None and self._people is None:
@@ -193,37 +179,20 @@ class MaskTrack:
         Raises:
             TrackError: an id the track does not have, or an unknown selection name.
         """
-        ids = self._resolve(which)
-        if ids is None:
-            return self.masks[index]
-        out = self.masks[index].copy() if isinstance(which, str) else np.zeros(self.mask_size, np.uint8)  # "all"
-        for pid, _, bits in self._people[index] if self._people is not None else ():
-            if pid in ids:
-                out[_unpack(bits, self.mask_size[1])] = 255
-        return out
+        ids = resolve_selection(which, self._counts, self.has_people)
+        return select_mask(self.masks[index], self._people[index] if self._people is not None else (), which, ids)
+
+    def items(self, which: Which = "salient") -> Iterator[tuple[int, np.ndarray]]:
+        """(pts, select(i, which)) of every frame in order: what writers of other formats consume."""
+        resolve_selection(which, self._counts, self.has_people)
+        for i, pts in enumerate(self.pts):
+            yield pts, self.select(i, which)
 
     def selected(self, which: Which) -> MaskTrack:
         """A track (without person layers) whose masks are `select(i, which)`: what export writes."""
-        self._resolve(which)
+        resolve_selection(which, self._counts, self.has_people)
         return MaskTrack(self.mask_size, self.source_size, self.time_base,
                          [self.select(i, which) for i in range(len(self))], list(self.pts))
-
-    def _resolve(self, which: Which) -> frozenset[int] | None:
-        """The ids `which` names; None for the stored union alone."""
-        if isinstance(which, str):
-            if which == "salient" or (which == "all" and not self.has_people):
-                return None
-            if which == "all":
-                return frozenset(self._counts)
-            raise TrackError(f"unknown selection {which!r}: use 'all', 'salient' or person ids")
-        ids = frozenset(int(i) for i in which)
-        unknown = sorted(ids - self._counts.keys())
-        if unknown:
-            have = (f"its person ids: {', '.join(map(str, self.ids()))}" if self._counts
-                    else "it has person layers but nobody in them" if self.has_people
-                    else "it has no person layers; segment with a person-tracking model")
-            raise TrackError(f"no person {', '.join(map(str, unknown))} in this track ({have})")
-        return ids
 
     def save(self, path: str | Path) -> int:
         """Write the .dmask file; returns its size in bytes.
@@ -253,6 +222,59 @@ class MaskTrack:
             raise TrackError(f"{path}: {exc}") from exc
 
 
+def resolve_selection(which: Which, counts: dict[int, object], has_people: bool) -> frozenset[int] | None:
+    """The ids `which` names in a track whose people are `counts` (id -> anything); None: the stored union.
+
+    Raises:
+        TrackError: an id the track does not have, or an unknown selection name.
+    """
+    if isinstance(which, str):
+        if which == "salient" or (which == "all" and not has_people):
+            return None
+        if which == "all":
+            return frozenset(counts)
+        raise TrackError(f"unknown selection {which!r}: use 'all', 'salient' or person ids")
+    ids = frozenset(int(i) for i in which)
+    unknown = sorted(ids - counts.keys())
+    if unknown:
+        have = (f"its person ids: {', '.join(map(str, sorted(counts)))}" if counts
+                else "it has person layers but nobody in them" if has_people
+                else "it has no person layers; segment with a person-tracking model")
+        raise TrackError(f"no person {', '.join(map(str, unknown))} in this track ({have})")
+    return ids
+
+
+def select_mask(union: np.ndarray, people: _Packed, which: Which, ids: frozenset[int] | None) -> np.ndarray:
+    """One frame's mask for `which` (ids from resolve_selection): the union, the chosen layers, or both for "all"."""
+    if ids is None:
+        return union
+    out = union.copy() if isinstance(which, str) else np.zeros_like(union)  # "all" keeps the union
+    for pid, _, bits in people:
+        if pid in ids:
+            out[_unpack(bits, union.shape[1])] = 255
+    return out
+
+
+def check_mask(mask: np.ndarray, size: tuple[int, int], what: str) -> None:
+    """A mask handed to a track must be uint8 at the track's (h, w)."""
+    if mask.shape != size or mask.dtype != np.uint8:
+        raise TrackError(f"{what} must be uint8 {size}, got {mask.dtype} {mask.shape}")
+
+
+def pack_people(people: Iterable[tuple[int, bool, np.ndarray]], size: tuple[int, int]) -> _Packed:
+    """(id, salient, uint8 mask) of one frame -> the packed, id-sorted form tracks keep; ids checked."""
+    packed = []
+    for pid, salient, mask in people:
+        if not (isinstance(pid, (int, np.integer)) and 0 <= pid <= MAX_ID):
+            raise TrackError(f"person id must be an integer in 0..{MAX_ID}, got {pid!r}")
+        check_mask(mask, size, f"mask of person {pid}")
+        packed.append((int(pid), bool(salient), np.packbits(mask >= 128, axis=1)))
+    packed.sort(key=lambda p: p[0])
+    if any(a[0] == b[0] for a, b in zip(packed, packed[1:])):
+        raise TrackError(f"person ids repeat within a frame: {[p[0] for p in packed]}")
+    return tuple(packed)
+
+
 def _check_size(size: Sequence[int], name: str) -> tuple[int, int]:
     if len(size) != 2 or not all(isinstance(v, (int, np.integer)) and 0 < v <= 65535 for v in size):
         raise TrackError(f"{name} must be (height, width) with 1..65535 pixels, got {size}")
@@ -274,6 +296,7 @@ class Header:
     frames: int
     blocks: int
     people: bool = False  # person layers present (version 2, FLAG_PEOPLE)
+    journal: bool = False  # an unfinished streaming write (version 2, FLAG_JOURNAL): records, no index
 
 
 @dataclass(frozen=True)
@@ -285,15 +308,17 @@ class BlockEntry:
     frames: int
 
 
-def _pack_header(h: Header) -> bytes:
-    version, flags = (2, FLAG_PEOPLE) if h.people else (1, 0)
+def pack_header(h: Header) -> bytes:
+    """The 40 header bytes with their CRC: version 1 unless person layers or a journal need version 2."""
+    flags = (FLAG_PEOPLE if h.people else 0) | (FLAG_JOURNAL if h.journal else 0)
+    version = 2 if flags else 1
     fields_ = (MAGIC, version, HEADER.size, h.mask_size[1], h.mask_size[0], h.source_size[1], h.source_size[0],
                h.time_base.numerator, h.time_base.denominator, h.frames, h.blocks, flags)
     body = HEADER.pack(*fields_, 0)[:-4]
     return body + struct.pack("<I", zlib.crc32(body))
 
 
-def _unpack_header(data: bytes) -> Header:
+def unpack_header(data: bytes) -> Header:
     if len(data) < HEADER.size:
         raise TrackError(f"not a mask track: {len(data)} bytes, shorter than the {HEADER.size}-byte header")
     magic, version, head_size, mw, mh, sw, sh, num, den, frames, blocks, flags, crc = HEADER.unpack_from(data)
@@ -307,9 +332,12 @@ def _unpack_header(data: bytes) -> Header:
         raise TrackError("header has zero sizes or time base: the file is damaged")
     if mw * mh > MAX_MASK_PIXELS:
         raise TrackError(f"header says {mw}x{mh} masks, larger than any danmask writes: the file is damaged")
-    if version >= 2 and flags & ~FLAG_PEOPLE:
-        raise TrackError(f"unknown header flags {flags:#x} (this danmask knows {FLAG_PEOPLE:#x})")
-    return Header((mh, mw), (sh, sw), Fraction(num, den), frames, blocks, version >= 2 and bool(flags & FLAG_PEOPLE))
+    known = FLAG_PEOPLE | FLAG_JOURNAL
+    if version >= 2 and flags & ~known:
+        raise TrackError(f"unknown header flags {flags:#x} (this danmask knows {known:#x})")
+    flags = flags if version >= 2 else 0
+    return Header((mh, mw), (sh, sw), Fraction(num, den), frames, blocks, bool(flags & FLAG_PEOPLE),
+                  bool(flags & FLAG_JOURNAL))
 
 
 def _pack_stream(raw: bytes) -> bytes:
@@ -334,9 +362,10 @@ def _read_stream(data: bytes, at: int, where: str) -> bytes:
         raise TrackError(f"{where}: cannot inflate ({exc})") from exc
 
 
-def _encode_block(pts: Sequence[int], masks: Sequence[np.ndarray], people: Sequence[_Packed] | None,
-                  size: tuple[int, int]) -> bytes:
-    modes, values = encode_frames([m >= 128 for m in masks])
+def encode_block(pts: Sequence[int], masks: Sequence[np.ndarray], people: Sequence[_Packed] | None,
+                 size: tuple[int, int]) -> bytes:
+    """One block's bytes (union stream, then the person stream when `people` is not None); masks are bool."""
+    modes, values = encode_frames(masks)
     union = _pack_stream(np.asarray(pts, "<i8").tobytes() + modes + values)
     return union if people is None else union + _pack_stream(_encode_people(people, size))
 
@@ -395,7 +424,7 @@ def _block_ranges(pts: Sequence[int], time_base: Fraction) -> Iterator[tuple[int
             start = i
 
 
-def _pack_people_table(counts: dict[int, tuple[int, int]]) -> bytes:
+def pack_people_table(counts: dict[int, tuple[int, int]]) -> bytes:
     body = struct.pack("<I", len(counts)) + b"".join(PEOPLE_ENTRY.pack(pid, *c) for pid, c in counts.items())
     return body + struct.pack("<I", zlib.crc32(body))
 
@@ -405,12 +434,12 @@ def encode_track(track: MaskTrack) -> bytes:
     blocks, entries = [], []
     people = track._people
     for start, end in _block_ranges(track.pts, track.time_base):
-        blocks.append(_encode_block(track.pts[start:end], track.masks[start:end],
+        blocks.append(encode_block(track.pts[start:end], [m >= 128 for m in track.masks[start:end]],
                                     people[start:end] if people is not None else None, track.mask_size))
         entries.append((track.pts[start], end - start))
-    header = _pack_header(Header(track.mask_size, track.source_size, track.time_base, len(track), len(blocks),
+    header = pack_header(Header(track.mask_size, track.source_size, track.time_base, len(track), len(blocks),
                                  track.has_people))
-    table = _pack_people_table(track.person_frames()) if track.has_people else b""
+    table = pack_people_table(track.person_frames()) if track.has_people else b""
     offset = len(header) + len(entries) * INDEX_ENTRY.size + 4 + len(table)
     index = b""
     for (first_pts, n), block in zip(entries, blocks):
@@ -419,9 +448,18 @@ def encode_track(track: MaskTrack) -> bytes:
     return header + index + struct.pack("<I", zlib.crc32(index)) + table + b"".join(blocks)
 
 
-def read_index(data: bytes) -> tuple[Header, list[BlockEntry]]:
-    """Header and block index, checksums verified; blocks are not touched (cheap random access)."""
-    header = _unpack_header(data)
+def read_index(data: bytes, salvage: bool = False) -> tuple[Header, list[BlockEntry]]:
+    """Header and block index, checksums verified; blocks are not touched (cheap random access).
+
+    A journal (an unfinished streaming write) has no index: with `salvage` its records give the blocks written
+    before the writer stopped, without it the file is refused.
+    """
+    header = unpack_header(data)
+    if header.journal:
+        if not salvage:
+            raise TrackError("unfinished track: its writer stopped before the end (salvage reads its complete "
+                             "blocks)")
+        return header, journal_entries(lambda at, n: data[at:at + n], len(data), header.people)
     start = HEADER.size
     end = start + header.blocks * INDEX_ENTRY.size
     if len(data) < end + 4:
@@ -433,6 +471,35 @@ def read_index(data: bytes) -> tuple[Header, list[BlockEntry]]:
     if sum(e.frames for e in entries) != header.frames:
         raise TrackError("index frame counts do not add up to the header's: the file is damaged")
     return header, entries
+
+
+def journal_record(entry: BlockEntry) -> bytes:
+    """The head written before each block of a journal: the block's index entry and its CRC32."""
+    body = INDEX_ENTRY.pack(entry.first_pts, entry.offset, entry.frames)
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def journal_entries(read: Callable[[int, int], bytes], size: int, people: bool) -> list[BlockEntry]:
+    """The blocks of a journal of `size` bytes, up to the last one written whole (a crash cuts the rest).
+
+    `read(at, n)` gives n bytes of the file at byte `at`: only record and stream heads are read.
+    """
+    entries, at = [], HEADER.size
+    while at + JOURNAL_ENTRY.size <= size:
+        head = read(at, JOURNAL_ENTRY.size)
+        first_pts, offset, frames, crc = JOURNAL_ENTRY.unpack(head)
+        if zlib.crc32(head[:INDEX_ENTRY.size]) != crc or offset != at + JOURNAL_ENTRY.size or not frames:
+            break
+        end = offset
+        for _ in range(2 if people else 1):
+            if end + BLOCK_HEAD.size > size:
+                return entries
+            end += BLOCK_HEAD.size + BLOCK_HEAD.unpack(read(end, BLOCK_HEAD.size))[0]
+        if end > size:
+            break
+        entries.append(BlockEntry(first_pts, offset, frames))
+        at = end
+    return entries
 
 
 def read_people_table(data: bytes, header: Header) -> dict[int, tuple[int, int]]:
@@ -450,14 +517,22 @@ def read_people_table(data: bytes, header: Header) -> dict[int, tuple[int, int]]
     return {pid: (frames, salient) for pid, frames, salient in rows}
 
 
-def decode_block(data: bytes, header: Header, entry: BlockEntry, number: int) -> tuple[list[int], list[np.ndarray]]:
-    """Timestamps and 0/255 union masks of one block, after checking its CRC32 (person layers untouched)."""
+def decode_block(data: bytes, header: Header, entry: BlockEntry, number: int,
+                 base: int = 0) -> tuple[list[int], list[np.ndarray]]:
+    """Timestamps and 0/255 union masks of one block, after checking its CRC32 (person layers untouched).
+
+    `data` holds the file's bytes from offset `base` on (the whole file, or one block read on demand).
+    """
     where = f"block {number} (at byte {entry.offset})"
-    raw = _read_stream(data, entry.offset, where)
+    raw = _read_stream(data, entry.offset - base, where)
     n, h = entry.frames, header.mask_size[0]
     if len(raw) < n * (8 + h):
         raise TrackError(f"{where}: payload too short for {n} frames")
     pts = np.frombuffer(raw, "<i8", n).tolist()
+    if pts and pts[0] != entry.first_pts:
+        raise TrackError(f"block {number}: first pts {pts[0]} differs from the index ({entry.first_pts})")
+    if any(b <= a for a, b in zip(pts, pts[1:])):
+        raise TrackError(f"block {number}: pts do not increase")
     try:
         bits = decode_frames(raw[8 * n: 8 * n + n * h], raw[8 * n + n * h:], n, header.mask_size)
     except TrackError as exc:
@@ -465,12 +540,14 @@ def decode_block(data: bytes, header: Header, entry: BlockEntry, number: int) ->
     return pts, [b.astype(np.uint8) * np.uint8(255) for b in bits]
 
 
-def decode_block_people(data: bytes, header: Header, entry: BlockEntry, number: int) -> list[_Packed]:
+def decode_block_people(data: bytes, header: Header, entry: BlockEntry, number: int,
+                        base: int = 0) -> list[_Packed]:
     """Per frame of one block, its people (id, salient, np.packbits mask) by id; the stream follows the union's."""
-    if entry.offset + BLOCK_HEAD.size > len(data):
+    at = entry.offset - base
+    if at + BLOCK_HEAD.size > len(data):
         raise TrackError(f"truncated: block {number} (at byte {entry.offset}) lies beyond the end of the file")
-    at = entry.offset + BLOCK_HEAD.size + BLOCK_HEAD.unpack_from(data, entry.offset)[0]
-    where = f"block {number} person layers (at byte {at})"
+    at += BLOCK_HEAD.size + BLOCK_HEAD.unpack_from(data, at)[0]
+    where = f"block {number} person layers (at byte {at + base})"
     raw = _read_stream(data, at, where)
     try:
         return _decode_people(raw, entry.frames, header.mask_size)
@@ -480,26 +557,24 @@ def decode_block_people(data: bytes, header: Header, entry: BlockEntry, number: 
 
 def decode_track(data: bytes, salvage: bool = False, people: bool = True) -> MaskTrack:
     """Parse a whole .dmask file, verifying every checksum; see MaskTrack.load for `salvage` and `people`."""
-    header, entries = read_index(data)
+    header, entries = read_index(data, salvage)
     people = people and header.people
-    table = read_people_table(data, header) if people else None
+    table = read_people_table(data, header) if people and not header.journal else None
     track = MaskTrack(header.mask_size, header.source_size, header.time_base)
     if people:
         track._people = []
     for number, entry in enumerate(entries):
         try:
             pts, masks = decode_block(data, header, entry, number)
-            if pts and pts[0] != entry.first_pts:
-                raise TrackError(f"block {number}: first pts {pts[0]} differs from the index ({entry.first_pts})")
             frame_people = decode_block_people(data, header, entry, number) if people else [None] * len(pts)
         except TrackError as exc:
             if not salvage:
                 raise
             track.damage.append(f"{exc} ({entry.frames} frames lost)")
             continue
+        if track.pts and pts[0] <= track.pts[-1]:
+            raise TrackError(f"block {number}: pts {pts[0]} does not increase")
         for p, m, who in zip(pts, masks, frame_people):
-            if track.pts and p <= track.pts[-1]:
-                raise TrackError(f"block {number}: pts {p} does not increase")
             track._add(p, m, who)
     if table is not None and not track.damage and table != track.person_frames():
         raise TrackError("person table disagrees with the blocks: the file is damaged")

@@ -145,11 +145,15 @@ def _first_frame(container, stream, path: Path) -> av.VideoFrame:
     raise VideoError(f"{path}: video stream contains no frames")
 
 
-def iter_frames(path: str | Path) -> Iterator[VideoFrame]:
+def iter_frames(path: str | Path, start: int | None = None, end: int | None = None) -> Iterator[VideoFrame]:
     """Yield every displayed frame in presentation order with its container PTS.
 
     Frames without a PTS (rare, some AVI) get the previous PTS plus one nominal frame duration.
     Frames whose PTS does not increase are dropped, so time is strictly increasing.
+
+    `start` and `end` (pts in the stream's time base) limit the frames to start <= pts < end: decoding begins at
+    the keyframe at or before `start` (a seek), so a part of a long video costs about its own length. A part that
+    ends before the stream does is not checked for truncation.
 
     Raises:
         VideoError: as `probe`, or after the good frames when packets fail to decode, the demuxer hits
@@ -161,12 +165,16 @@ def iter_frames(path: str | Path) -> Iterator[VideoFrame]:
         stream.thread_type = "AUTO"
         time_base = Fraction(stream.time_base) if stream.time_base else Fraction(1, 1000)
         step = _nominal_step(stream, time_base)
+        if start is not None:
+            _seek(container, stream, start, path)
         decoded = _DecodeLog()
         index, last_pts, rotation = 0, None, None
         for frame in _decode(container, stream, decoded):
             pts = frame.pts if frame.pts is not None else (last_pts + step if last_pts is not None else 0)
-            if last_pts is not None and pts <= last_pts:
+            if (last_pts is not None and pts <= last_pts) or (start is not None and pts < start):
                 continue
+            if end is not None and pts >= end:
+                return
             if rotation is None:
                 rotation = _rotation_of(frame, stream)
             rgb = _apply_rotation(frame.to_ndarray(format="rgb24"), rotation)
@@ -182,7 +190,32 @@ def iter_frames(path: str | Path) -> Iterator[VideoFrame]:
             raise VideoError(
                 f"{path}: damaged: {decoded.bad_packets} packet(s) could not be decoded ({decoded.first_error})"
             )
-        _check_complete(container, stream, path, index, float((last_pts + step) * time_base))
+        _check_complete(container, stream, path, None if start is not None else index,
+                        float((last_pts + step) * time_base))
+
+
+def _seek(container, stream, pts: int, path: Path) -> None:
+    try:
+        container.seek(int(pts), stream=stream, backward=True, any_frame=False)
+    except av.error.FFmpegError as exc:
+        raise VideoError(f"{path}: cannot seek to pts {pts} ({error_text(exc)})") from exc
+
+
+def keyframes(path: str | Path) -> list[int]:
+    """PTS of every keyframe of the video stream, in order, read from the packets without decoding: where a
+    long video can be cut into parts that decode independently.
+
+    Raises:
+        VideoError: as `probe`.
+    """
+    path = Path(path)
+    with _open(path) as container:
+        stream = _video_stream(container, path)
+        try:
+            found = {int(p.pts) for p in container.demux(stream) if p.is_keyframe and p.pts is not None}
+        except av.error.FFmpegError as exc:
+            raise VideoError(f"{path}: damaged, cannot list keyframes ({error_text(exc)})") from exc
+    return sorted(found)
 
 
 @dataclass
@@ -217,10 +250,11 @@ def _nominal_step(stream, time_base: Fraction) -> int:
     return max(1, int(round(1 / (Fraction(rate) * time_base))))
 
 
-def _check_complete(container, stream, path: Path, frames: int, decoded_end_s: float) -> None:
-    """Demuxers stop quietly at a truncated end; compare what decoded with what the header promised."""
+def _check_complete(container, stream, path: Path, frames: int | None, decoded_end_s: float) -> None:
+    """Demuxers stop quietly at a truncated end; compare what decoded (`frames`: None for a part that started
+    after the beginning) with what the header promised."""
     expected = stream.frames
-    if expected and frames < expected * (1 - _TRUNCATION_SLACK_FRACTION):
+    if expected and frames is not None and frames < expected * (1 - _TRUNCATION_SLACK_FRACTION):
         raise VideoError(f"{path}: truncated or damaged: decoded {frames} of {expected} frames")
     duration = _duration_s(container, stream)
     if duration is None:

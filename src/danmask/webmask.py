@@ -22,6 +22,7 @@ import binascii
 import gzip
 import re
 import struct
+import tempfile
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,8 +32,10 @@ import cv2
 import numpy as np
 
 from .errors import TrackError
-from .outputs import write_bytes
-from .track import MaskTrack
+from .outputs import atomic_file, check_file, copy_range, write_bytes
+from .outputs import error as output_error
+from .track import MaskTrack, Which
+from .trackreader import TrackReader
 
 MAGIC = b"MASK"
 VERSION = 1
@@ -84,10 +87,20 @@ def mask_to_svg(mask: np.ndarray) -> str:
     )
 
 
-def write_webmask(track: MaskTrack, path: str | Path) -> int:
-    """Export a track as .webmask (one record per frame, timestamps = frame display times); returns bytes."""
-    records = [(int(round(t * 1000)), mask_to_svg(m)) for t, m in zip(track.times, track.masks)]
-    return write_records(records, path)
+def write_webmask(track: MaskTrack | TrackReader, path: str | Path, people: Which = "salient") -> int:
+    """Export a track as .webmask (one record per frame, timestamps = frame display times); returns bytes.
+
+    Frames are read and written one at a time (a `TrackReader` keeps memory flat); `people` chooses whom the
+    masks protect, as `MaskTrack.select`.
+
+    Raises:
+        OutputError: the file cannot be written.
+        TrackError: a `people` selection the track cannot make.
+    """
+    with WebmaskWriter(path) as writer:
+        for pts, mask in track.items(people):
+            writer.add(int(round(float(pts * track.time_base) * 1000)), mask_to_svg(mask))
+    return writer.size
 
 
 def write_records(records: Sequence[tuple[int, str]], path: str | Path) -> int:
@@ -103,16 +116,88 @@ def encode_records(records: Sequence[tuple[int, str]]) -> bytes:
     """The .webmask bytes of (timestamp ms, SVG) records, grouped into 10 s gzip segments."""
     groups: dict[int, list[bytes]] = {}
     for ms, svg in records:
-        payload = DATA_URI + _wrapped_base64(svg.encode("utf-8"))
-        groups.setdefault(int(ms) // SEGMENT_MS * SEGMENT_MS, []).append(_RECORD.pack(len(payload), ms) + payload)
+        groups.setdefault(_segment_of(ms), []).append(_record(ms, svg))
     starts = sorted(groups)
     blobs = [_gzip_member(b"".join(groups[s])) for s in starts]
+    return _head(starts, [len(b) for b in blobs]) + b"".join(blobs)
+
+
+class WebmaskWriter:
+    """Streams records (in time order) to a .webmask: each 10 s segment is gzipped as soon as it is complete and
+    spooled to an anonymous temporary file; `close()` writes the head and the segments under the final name at
+    once (`outputs.atomic_file`), so a crash leaves no partial .webmask. Leaving the `with` by an exception
+    writes nothing.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = check_file(path)
+        try:
+            self._spool = tempfile.TemporaryFile(dir=self.path.parent)
+        except OSError as exc:
+            raise output_error(self.path, exc) from exc
+        self._starts: list[int] = []
+        self._sizes: list[int] = []
+        self._records: list[bytes] = []
+        self.size: int | None = None
+
+    def add(self, ms: int, svg: str) -> None:
+        """Append one record; its segment must not come before the previous record's."""
+        start = _segment_of(ms)
+        if self._starts and start < self._starts[-1]:
+            raise TrackError(f"webmask records must come in time order: {ms} ms after {self._starts[-1]} ms")
+        if not self._starts or start != self._starts[-1]:
+            self._flush()
+            self._starts.append(start)
+        self._records.append(_record(ms, svg))
+
+    def _flush(self) -> None:
+        if self._records:
+            blob = _gzip_member(b"".join(self._records))
+            try:
+                self._spool.write(blob)
+            except OSError as exc:
+                raise output_error(self.path, exc) from exc
+            self._sizes.append(len(blob))
+            self._records = []
+
+    def close(self) -> int:
+        """Write the file; returns its size in bytes."""
+        if self.size is None:
+            self._flush()
+            with self._spool, atomic_file(self.path) as out:
+                head = _head(self._starts, self._sizes)
+                out.write(head)
+                copy_range(self._spool, out, 0, sum(self._sizes))
+            self.size = len(head) + sum(self._sizes)
+        return self.size
+
+    def __enter__(self) -> WebmaskWriter:
+        return self
+
+    def __exit__(self, exc_type, *rest: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self._spool.close()
+
+
+def _segment_of(ms: int) -> int:
+    return int(ms) // SEGMENT_MS * SEGMENT_MS
+
+
+def _record(ms: int, svg: str) -> bytes:
+    payload = DATA_URI + _wrapped_base64(svg.encode("utf-8"))
+    return _RECORD.pack(len(payload), ms) + payload
+
+
+def _head(starts: Sequence[int], sizes: Sequence[int]) -> bytes:
+    """Magic, version, check code and the segment table for segments of `sizes` bytes that follow it."""
     offset = _HEAD.size + _ENTRY.size * len(starts)
     index = b""
-    for start, blob in zip(starts, blobs):
+    for start, size in zip(starts, sizes):
         index += _ENTRY.pack(start, offset)
-        offset += len(blob)
-    return _HEAD.pack(MAGIC, VERSION, CHECK_CODE, len(starts)) + index + b"".join(blobs)
+        offset += size
+    return _HEAD.pack(MAGIC, VERSION, CHECK_CODE, len(starts)) + index
 
 
 def _gzip_member(data: bytes, mtime: int = 0) -> bytes:

@@ -13,7 +13,7 @@ from ._flags import add_deprecated_alias, add_model, add_output
 DESCRIPTION = """\
 Measure, in one run and each against a reference timed in the same run:
   - model latency (median `predict` on a 720p frame at 1 and 2 threads) vs mediapipe-selfie-landscape;
-  - the whole pipeline (segment_video on a 720p clip) vs decoding the same clip only;
+  - the whole pipeline (segment_video streaming a .dmask from a 720p clip) vs decoding the same clip only;
   - the scene-cut detector's cost per frame, as a share of a pipeline frame;
   - .dmask and .webmask bytes per minute of video, vs the clip itself and Bilibili's sample webmask;
   - the person-track path's time per frame with 1, 2, 4 and 8 people on screen, vs one person;

@@ -67,10 +67,10 @@ def run(args: argparse.Namespace) -> int:
     model = demo_model(args.model)
     print(f"segmenting {video.name} with {model} ...")
     started = time.perf_counter()
-    track = segment_video(video, model, progress=not args.quiet, **segmentation_options(args))
-    elapsed = time.perf_counter() - started
     track_path, webmask_path = out / f"{video.stem}.dmask", out / f"{video.stem}.webmask"
-    track_bytes = track.save(track_path)
+    track = segment_video(video, model, output=track_path, progress=not args.quiet, **segmentation_options(args))
+    elapsed = time.perf_counter() - started
+    track_bytes = track_path.stat().st_size
     webmask_bytes = write_webmask(track, webmask_path)
     print(f"  {len(track)} frames, {track.duration_s:.1f} s of video in {elapsed:.1f} s "
           f"({len(track) / elapsed:.1f} frames/s)")

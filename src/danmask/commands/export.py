@@ -83,41 +83,55 @@ def run(args: argparse.Namespace) -> int:
         raise DanmaskError("--int8, --register and --force apply to --format onnx only")
     from ..errors import TrackError
     from ..outputs import check_file, check_folder
-    from ..track import MaskTrack
+    from ..track import resolve_selection
+    from ..trackreader import TrackReader
 
     if args.format == "png":
         check_folder(args.output)
     else:
         check_file(args.output)
     try:
-        track = MaskTrack.load(args.input, salvage=args.salvage, people=args.people != "salient")
+        track = TrackReader(args.input, salvage=args.salvage, people=args.people != "salient")
     except TrackError as exc:
-        damaged = Path(args.input).is_file() and not args.salvage
-        hint = " (--salvage exports the intact frames when the index is readable)" if damaged else ""
-        raise TrackError(f"{exc}{hint}") from exc
-    for problem in track.damage:
-        print(f"danmask export: warning: {args.input}: skipped {problem}", file=sys.stderr)
-    try:
-        track = track.selected(args.people)
-    except TrackError as exc:
-        raise TrackError(f"{args.input}: {exc}") from exc
-    if args.format == "webmask":
-        from ..webmask import write_webmask
+        raise _with_hint(exc, args) from exc
+    with track:
+        for problem in track.damage:
+            print(f"danmask export: warning: {args.input}: skipped {problem}", file=sys.stderr)
+        try:
+            resolve_selection(args.people, track.person_frames(), track.has_people)
+        except TrackError as exc:
+            raise TrackError(f"{args.input}: {exc}") from exc
+        try:  # blocks are decoded as the frames are written: damage can show here
+            if args.format == "webmask":
+                from ..webmask import write_webmask
 
-        size = write_webmask(track, args.output)
-        print(f"wrote {args.output}: {len(track)} frames, {size} bytes")
-    else:
-        count = write_pngs(track, Path(args.output))
-        print(f"wrote {count} PNG masks to {args.output}/")
+                size = write_webmask(track, args.output, args.people)
+                print(f"wrote {args.output}: {len(track)} frames, {size} bytes")
+            else:
+                count = write_pngs(track, Path(args.output), args.people)
+                print(f"wrote {count} PNG masks to {args.output}/")
+        except TrackError as exc:
+            raise _with_hint(exc, args) from exc
     return 0
 
 
-def write_pngs(track, folder: Path) -> int:
-    """One 8-bit PNG per frame, named by frame index, in `folder` (checked by `outputs.check_folder`)."""
+def _with_hint(exc: Exception, args: argparse.Namespace) -> Exception:
+    """A damaged track's error, saying that --salvage may still export its intact frames."""
+    from ..errors import TrackError
+
+    damaged = Path(args.input).is_file() and not args.salvage
+    return TrackError(f"{exc}" + (" (--salvage exports the intact frames when the index is readable)" if damaged
+                                  else ""))
+
+
+def write_pngs(track, folder: Path, people="salient") -> int:
+    """One 8-bit PNG per frame (the masks protecting `people`), named by frame index, in `folder` (checked by
+    `outputs.check_folder`); one frame in memory at a time."""
     import cv2
 
     from ..outputs import write_bytes
 
-    for index, mask in enumerate(track.masks):
-        write_bytes(folder / f"{index:06d}.png", cv2.imencode(".png", mask)[1].tobytes())
-    return len(track)
+    count = 0
+    for count, (_, mask) in enumerate(track.items(people), 1):
+        write_bytes(folder / f"{count - 1:06d}.png", cv2.imencode(".png", mask)[1].tobytes())
+    return count

@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         facts = video_facts(path)
     if args.json:
-        print(json.dumps(facts))
+        print(_json(facts))
     else:
         width = max(len(k) for k in facts)
         for key, value in facts.items():
@@ -56,24 +56,36 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def track_facts(path: Path) -> dict:
-    from ..track import MaskTrack
+def _json(facts: dict) -> str:
+    """One JSON object; a track's `times` (a generator, one number per frame) is written as it is read."""
+    times = facts.pop("times", None)
+    if times is None:
+        return json.dumps(facts)
+    return json.dumps(facts)[:-1] + ', "times": [' + ", ".join(json.dumps(t) for t in times) + "]}"
 
-    track = MaskTrack.load(path, salvage=True)
-    size = path.stat().st_size
-    coverage = [float((m >= 128).mean()) for m in track.masks]
+
+def track_facts(path: Path) -> dict:
+    """What `info` says about a track, reading it one block at a time (memory stays flat for any length)."""
+    from ..trackreader import TrackReader
+
+    track = TrackReader(path, salvage=True)
+    count, covered = 0, 0.0
+    for _, mask in track.items():
+        count += 1
+        covered += float((mask >= 128).mean())
     people = [{"id": pid, "frames": frames, "salient_frames": salient}
               for pid, (frames, salient) in track.person_frames().items()]
+    size = path.stat().st_size
     return {
         "kind": f"mask track (.dmask v{track.version})", "file": str(path), "frames": len(track),
         "duration_s": round(track.duration_s, 3), "mask_size": f"{track.mask_size[1]}x{track.mask_size[0]}",
         "source_size": f"{track.source_size[1]}x{track.source_size[0]}", "time_base": str(track.time_base),
-        "first_time_s": round(track.times[0], 3) if len(track) else None,
+        "first_time_s": round(float(track.pts_at(0) * track.time_base), 3) if len(track) else None,
         "bytes": size, "kb_per_minute": round(size / 1000 / track.duration_s * 60, 1) if track.duration_s else None,
-        "mean_person_fraction": round(sum(coverage) / len(coverage), 4) if coverage else 0.0,
+        "mean_person_fraction": round(covered / count, 4) if count else 0.0,
         "person_layers": track.has_people, "people": people,
         "damaged_blocks": track.damage,
-        "times": [round(t, 6) for t in track.times],
+        "times": (round(float(pts * track.time_base), 6) for pts, _ in track.items()),
     }
 
 

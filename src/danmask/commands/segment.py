@@ -9,7 +9,9 @@ from ._flags import add_output, add_quiet, add_segmentation, segmentation_option
 
 DESCRIPTION = """\
 Segment the people in every displayed frame of VIDEO and store the masks, keyed by each frame's presentation
-timestamp, in a compact mask track (.dmask; about 70-160 KB per minute of 30 fps video).
+timestamp, in a compact mask track (.dmask; about 70-160 KB per minute of 30 fps video). The track is written
+as it is made (memory stays flat however long the video): until it is complete it lives in OUT.dmask.part,
+which `danmask export --salvage` reads if the run is killed.
 
 Masks are 320 px on the long side at the video's aspect (Bilibili's webmask resolution), or --mask-size.
 A damaged or truncated video still gives a track: the frames decoded before the damage are written, then
@@ -39,27 +41,26 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import time
+    from pathlib import Path
 
     from ..errors import VideoError
-    from ..outputs import check_file
     from ..pipeline import segment_video
     from ..runtime import DEFAULT_MODEL
     from ..segmenter import SegmenterStats
 
-    check_file(args.output)
     model = args.model or DEFAULT_MODEL
     stats = SegmenterStats()
     started = time.perf_counter()
     try:
-        track = segment_video(args.video, model, progress=not args.quiet, stats=stats, **segmentation_options(args))
+        track = segment_video(args.video, model, output=args.output, progress=not args.quiet, stats=stats,
+                              **segmentation_options(args))
     except VideoError as exc:
         partial = getattr(exc, "partial_track", None)
         if partial is None or not len(partial):
             raise
-        partial.save(args.output)
         raise VideoError(f"{exc}; wrote the {len(partial)} frames decoded before the damage to {args.output}") from exc
     elapsed = time.perf_counter() - started
-    size = track.save(args.output)
+    size = Path(args.output).stat().st_size if Path(args.output).is_file() else 0
     report = {
         "video": str(args.video), "output": str(args.output), "model": model, "frames": len(track),
         "duration_s": round(track.duration_s, 3), "elapsed_s": round(elapsed, 3),

@@ -70,7 +70,7 @@ def prepare_content(video: str | Path, workdir: Path, *, comments: str | Path | 
     """
     from ..pipeline import segment_video
     from ..runtime import DEFAULT_MODEL
-    from ..track import MaskTrack
+    from ..trackreader import TrackReader
     from ..video import probe
     from .comments import load_comments
     from .render import browser_incompatibility, check_track, reencode_for_browser
@@ -83,13 +83,14 @@ def prepare_content(video: str | Path, workdir: Path, *, comments: str | Path | 
         log(f"comments: {loaded.summary()}")
     track_path = Path(track) if track else None
     if track_path:
-        check_track(MaskTrack.load(track_path, people=False), info)  # the page reads the person layers itself
+        with TrackReader(track_path, people=False) as reader:  # the page reads the person layers itself
+            check_track(reader, info)
     elif mask:
         name = model or DEFAULT_MODEL
         log(f"computing masks with {name} (save them with `danmask segment` to skip this next time)")
         track_path = workdir / "track.dmask"
-        segment_video(video, name, threads=threads, device=device, config=temporal, mask_size=mask_size,
-                      progress=progress).save(track_path)
+        segment_video(video, name, output=track_path, threads=threads, device=device, config=temporal,
+                      mask_size=mask_size, progress=progress).close()
     playable = video
     reason = browser_incompatibility(video)
     if reason:
@@ -138,6 +139,13 @@ class PlayerServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+def settings_json(cfg: LayoutConfig) -> dict:
+    """The layout settings the page's controls start from (keys of QUERY_FIELDS)."""
+    return {"duration": cfg.duration_s, "speed": cfg.speed_px_s, "fixed": cfg.fixed_duration_s,
+            "scale": cfg.font_scale, "area": cfg.area, "density": cfg.density, "max": cfg.max_on_screen,
+            "overlap": not cfg.anti_overlap, "opacity": cfg.opacity}
 
 
 def config_from_query(base: LayoutConfig, query: str) -> LayoutConfig:
@@ -209,10 +217,7 @@ class _Handler(BaseHTTPRequestHandler):
         return json.dumps({
             "title": c.title, "width": c.shape[1], "height": c.shape[0], "video": "/media/video",
             "track": "/media/track.dmask" if c.track else None, "font": "/media/font",
-            "settings": {"duration": cfg.duration_s, "speed": cfg.speed_px_s, "fixed": cfg.fixed_duration_s,
-                         "scale": cfg.font_scale, "area": cfg.area, "density": cfg.density,
-                         "max": cfg.max_on_screen, "overlap": not cfg.anti_overlap, "opacity": cfg.opacity},
-            "comments": len(c.comments),
+            "settings": settings_json(cfg), "comments": len(c.comments),
         }, ensure_ascii=False).encode("utf-8")
 
     def _send_schedule(self, query: str, head: bool) -> None:

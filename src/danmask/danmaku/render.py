@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
@@ -21,6 +22,7 @@ from ..outputs import check_file
 from ..runtime import SegModel
 from ..segmenter import TemporalConfig
 from ..track import MaskTrack
+from ..trackreader import TrackReader
 from ..video import VideoFrame, VideoInfo, error_text, iter_frames, probe
 from .comments import Comment
 from .layout import LayoutConfig, Schedule, layout
@@ -57,7 +59,7 @@ def render_video(
     comments: list[Comment],
     output: str | Path,
     *,
-    track: MaskTrack | str | Path | None = None,
+    track: MaskTrack | TrackReader | str | Path | None = None,
     model: SegModel | str | None = None,
     config: LayoutConfig | None = None,
     font: str | Path | None = None,
@@ -71,7 +73,8 @@ def render_video(
     """Write `output` = `video` with `comments` flying behind the people.
 
     Args:
-        track: a MaskTrack or .dmask file for this video; None segments on the fly with `model`.
+        track: a MaskTrack, TrackReader or .dmask file for this video (a file is read a block at a time); None
+            segments on the fly with `model`.
         model: segmentation model name/path used when there is no track (default: the runtime's default).
         config: layout settings (speed, area, density, opacity, ...).
         font: font file; default: the CJK font found by `font.find_font`.
@@ -91,18 +94,19 @@ def render_video(
     info = probe(video)
     config = config or LayoutConfig()
     schedule = layout(comments, (info.height, info.width), config, font)
-    if isinstance(track, (str, Path)):
-        track = MaskTrack.load(track, people=False)  # the burn-in protects the stored union
-    if track is not None:
-        check_track(track, info)
-    frames = _frames_with_masks(video, track, model, threads=threads, device=device, config=temporal,
-                                mask_size=mask_size)
-    compositor = DanmakuCompositor(schedule.font_file, config.opacity)
-    window = schedule.active()
-    started = time.perf_counter()
-    with _Writer(video, output, info, crf) as writer:
-        count = writer.write_all(frames, lambda rgb, mask, t: compositor.composite(rgb, mask, window.at(t), t),
-                                 progress)
+    with ExitStack() as stack:
+        if isinstance(track, (str, Path)):  # read block by block; the burn-in protects the stored union
+            track = stack.enter_context(TrackReader(track, people=False))
+        if track is not None:
+            check_track(track, info)
+        frames = _frames_with_masks(video, track, model, threads=threads, device=device, config=temporal,
+                                    mask_size=mask_size)
+        compositor = DanmakuCompositor(schedule.font_file, config.opacity)
+        window = schedule.active()
+        started = time.perf_counter()
+        with _Writer(video, output, info, crf) as writer:
+            count = writer.write_all(frames, lambda rgb, mask, t: compositor.composite(rgb, mask, window.at(t), t),
+                                     progress)
     return RenderResult(output, count, time.perf_counter() - started, schedule, writer.audio_mode,
                         _mask_source(track, model))
 
@@ -137,7 +141,7 @@ def reencode_for_browser(video: str | Path, output: str | Path, progress: bool =
     return probe(output)
 
 
-def _mask_source(track: MaskTrack | None, model: SegModel | str | None) -> str:
+def _mask_source(track: MaskTrack | TrackReader | None, model: SegModel | str | None) -> str:
     if track is not None:
         return "track"
     if model is None:
@@ -145,7 +149,7 @@ def _mask_source(track: MaskTrack | None, model: SegModel | str | None) -> str:
     return model if isinstance(model, str) else model.spec.name
 
 
-def check_track(track: MaskTrack, info: VideoInfo) -> None:
+def check_track(track: MaskTrack | TrackReader, info: VideoInfo) -> None:
     """Refuse a track made for another video (its masks would be cut out in the wrong places)."""
     if tuple(track.source_size) != (info.height, info.width):
         th, tw = track.source_size
@@ -155,7 +159,7 @@ def check_track(track: MaskTrack, info: VideoInfo) -> None:
         raise TrackError("mask track is empty")
 
 
-def _frames_with_masks(video: Path, track: MaskTrack | None, model: SegModel | str | None,
+def _frames_with_masks(video: Path, track: MaskTrack | TrackReader | None, model: SegModel | str | None,
                        **segmentation) -> Iterator[tuple[VideoFrame, np.ndarray]]:
     """(frame, uint8 mask) pairs: the track's mask for the frame's own time, or one computed now with `model`
     and `segmentation` (the keywords of `pipeline.iter_masks`)."""

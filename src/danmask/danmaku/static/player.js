@@ -10,7 +10,11 @@
 // people (the stored union, the default), everyone, or the people ticked in the list of ids.
 //
 // Comment text only ever reaches canvas fillText/strokeText and textContent: never HTML.
-import { DmaskTrack, selectMask } from "/dmask.js";
+//
+// Every URL is relative to the page (or comes from api/config), so the same page serves `danmask play` at / and
+// `danmask serve` under /v1/videos/ID/player/. When the config names a `post` URL (the service), a comment box
+// posts the viewer's comment at the current time and reloads the layout.
+import { DmaskTrack, selectMask } from "./dmask.js";
 
 const $ = (id) => document.getElementById(id);
 const video = $("video");
@@ -65,7 +69,7 @@ function scheduleQuery() {
 
 async function loadSchedule() {
   const request = ++state.scheduleRequest;
-  const response = await fetch("/api/schedule?" + scheduleQuery());
+  const response = await fetch("api/schedule?" + scheduleQuery());
   const body = await response.json();
   if (request !== state.scheduleRequest) return; // a newer request superseded this one
   if (!response.ok) {
@@ -334,6 +338,31 @@ function setProtect(mode) {
   redraw();
 }
 
+// The live comment box (the service only): post at the current time, then lay the comments out again.
+function bindCommentBox() {
+  if (!state.config.post) return;
+  const form = $("comment-form");
+  const input = $("comment-text");
+  form.hidden = false;
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const text = input.value.trim();
+    if (!text) return;
+    const response = await fetch(state.config.post, {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ time: video.currentTime || 0, mode: "scroll", colour: 0xffffff, text }),
+    });
+    const body = await response.json();
+    if (!response.ok) {
+      setStatus("comment not sent: " + body.detail);
+      return;
+    }
+    input.value = "";
+    state.config.comments += 1;
+    await loadSchedule();
+  });
+}
+
 let scheduleTimer = 0;
 function scheduleSoon() {
   clearTimeout(scheduleTimer);
@@ -352,7 +381,7 @@ async function loadFont() {
 }
 
 async function start() {
-  state.config = await (await fetch("/api/config")).json();
+  state.config = await (await fetch("api/config")).json();
   const { width, height, title } = state.config;
   document.title = `${title} · danmask`;
   $("title").textContent = title;
@@ -360,6 +389,7 @@ async function start() {
   canvas.height = height;
   $("stage").style.aspectRatio = `${width} / ${height}`;
   bindControls();
+  bindCommentBox();
   const loads = [loadFont()];
   if (state.config.track) {
     loads.push(DmaskTrack.fromUrl(state.config.track).then(async (track) => {
