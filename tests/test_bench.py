@@ -46,6 +46,7 @@ def test_bench_cli_json_and_benchmarks_file(tmp_path, capsys):
     p = r["pipeline"]
     assert p["frames"] == 8 and p["ratio_vs_decode"] == pytest.approx(p["seconds"] / p["decode_seconds"])
     assert p["fps"] == pytest.approx(8 / p["seconds"]) and p["fps_vs_decode"] == pytest.approx(1 / p["ratio_vs_decode"])
+    assert p["fps_vs_decode"] == pytest.approx(p["cores_busy_vs_decode"] / p["cpu_vs_decode"])  # where the time goes
     assert r["clip"]["source"].startswith("synthetic")
     assert r["scene_cut"]["ms_per_frame"] > 0
     assert r["sizes"]["dmask_bytes_per_min"] > 0 and r["sizes"]["webmask_bytes_per_min"] > 0

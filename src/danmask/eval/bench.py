@@ -137,24 +137,38 @@ def default_source() -> Path | None:
     return None
 
 
-def time_decode(path: Path) -> float:
-    """Seconds to decode every frame to RGB, the way the pipeline's decoder thread does (danmask.video)."""
+@dataclass
+class Timing:
+    """Wall seconds and CPU seconds (every thread of this process) of one run, and what the run returned."""
+
+    seconds: float
+    cpu_seconds: float
+    result: object = None
+
+
+def _timed(fn) -> Timing:
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = fn()
+    return Timing(time.perf_counter() - wall, time.process_time() - cpu, result)
+
+
+def time_decode(path: Path) -> Timing:
+    """Decode every frame to RGB, the way the pipeline's decoder thread does (danmask.video)."""
     from ..video import iter_frames
 
-    start = time.perf_counter()
-    for _ in iter_frames(path):
-        pass
-    return time.perf_counter() - start
+    def decode() -> None:
+        for _ in iter_frames(path):
+            pass
+
+    return _timed(decode)
 
 
-def time_pipeline(path: Path, model, output: Path) -> tuple[float, object]:
-    """Seconds for segment_video streaming its track to `output` (decode thread, model, encode-and-write thread),
-    and the track it made (a TrackReader of `output`)."""
+def time_pipeline(path: Path, model, output: Path) -> Timing:
+    """segment_video streaming its track to `output` (decode thread, model, encode-and-write thread); the result
+    is the track it made (a TrackReader of `output`)."""
     from ..pipeline import segment_video
 
-    start = time.perf_counter()
-    track = segment_video(path, model, output=output, threads=1)
-    return time.perf_counter() - start, track
+    return _timed(lambda: segment_video(path, model, output=output, threads=1))
 
 
 def time_scene_cut(path: Path) -> tuple[float, int]:
@@ -171,14 +185,10 @@ def time_scene_cut(path: Path) -> tuple[float, int]:
     return 1000 * spent / max(1, frames), cuts
 
 
-def _median_run(fn, repeat: int):
-    """Run fn() `repeat` times; the median duration, and the last run's extra result."""
-    times, extra = [], None
-    for _ in range(repeat):
-        out = fn()
-        seconds, extra = out if isinstance(out, tuple) else (out, None)
-        times.append(seconds)
-    return statistics.median(times), extra
+def _median_run(fn, repeat: int) -> Timing:
+    """Run fn() (which returns a Timing) `repeat` times; the run of median wall time."""
+    runs = sorted((fn() for _ in range(repeat)), key=lambda timing: timing.seconds)
+    return runs[(len(runs) - 1) // 2]
 
 
 def mask_sizes(track, duration_s: float, work: Path) -> dict:
@@ -234,14 +244,15 @@ def run_bench(models: list[str] | None = None, pipeline_model: str | None = None
             row["ratio_vs_reference_2t"] = row["median_ms_2t"] / ref["median_ms_2t"]
         result["models"] = latency
         time_decode(c.path)  # warm the file cache and codec before timing
-        decode_s, _ = _median_run(lambda: time_decode(c.path), repeat)
+        decode = _median_run(lambda: time_decode(c.path), repeat)
         model = load_model(pipeline_model, threads=1)
-        pipe_s, track = _median_run(lambda: time_pipeline(c.path, model, work / "bench.dmask"), repeat)
+        pipe = _median_run(lambda: time_pipeline(c.path, model, work / "bench.dmask"), repeat)
+        track, pipe_s, decode_s = pipe.result, pipe.seconds, decode.seconds
         result["pipeline"] = {
             "model": pipeline_model, "frames": c.frames, "mask_size": list(track.mask_size),
             "seconds": pipe_s, "fps": c.frames / pipe_s, "decode_seconds": decode_s, "decode_fps": c.frames / decode_s,
             "ratio_vs_decode": pipe_s / decode_s, "fps_vs_decode": decode_s / pipe_s,
-            "realtime_factor": c.duration_s / pipe_s,
+            "realtime_factor": c.duration_s / pipe_s, **cpu_figures(decode, pipe, c.frames),
         }
         cut_ms, cuts = time_scene_cut(c.path)
         result["scene_cut"] = {"ms_per_frame": cut_ms, "cuts_found": cuts,
@@ -258,6 +269,18 @@ def run_bench(models: list[str] | None = None, pipeline_model: str | None = None
     if player:
         result["player"] = player_fps()
     return result
+
+
+def cpu_figures(decode: Timing, pipe: Timing, frames: int) -> dict:
+    """Why the pipeline runs at the speed it does: CPU ms per frame (all threads) of decode-only and of the
+    pipeline, and the cores each kept busy (CPU / wall). fps vs decode-only = (decode CPU / pipeline CPU) x
+    (pipeline cores busy / decode cores busy), exactly: better overlap raises only the second factor, which cannot
+    pass (cores / decode's cores busy), so on a machine whose cores decoding alone nearly fills, the first decides."""
+    decode_busy, pipe_busy = decode.cpu_seconds / decode.seconds, pipe.cpu_seconds / pipe.seconds
+    return {"decode_cpu_ms_per_frame": 1000 * decode.cpu_seconds / frames,
+            "cpu_ms_per_frame": 1000 * pipe.cpu_seconds / frames,
+            "decode_cores_busy": decode_busy, "cores_busy": pipe_busy,
+            "cpu_vs_decode": pipe.cpu_seconds / decode.cpu_seconds, "cores_busy_vs_decode": pipe_busy / decode_busy}
 
 
 def people_frame(person: np.ndarray, count: int, shape: tuple[int, int] = BENCH_SIZE) -> np.ndarray:
@@ -386,6 +409,9 @@ def format_table(r: dict) -> str:
               f"decode only {p['decode_fps']:.1f} fps, pipeline/decode time x{p['ratio_vs_decode']:.2f} "
               f"(fps x{p['fps_vs_decode']:.2f}), "
               f"{p['realtime_factor']:.2f}x real time",
+              f"CPU per frame: pipeline {p['cpu_ms_per_frame']:.2f} ms ({p['cores_busy']:.2f} cores busy), decode only "
+              f"{p['decode_cpu_ms_per_frame']:.2f} ms ({p['decode_cores_busy']:.2f} cores busy): CPU x{p['cpu_vs_decode']:.2f}, "
+              f"cores busy x{p['cores_busy_vs_decode']:.2f} of decode-only",
               f"scene-cut detector: {s['ms_per_frame']:.3f} ms/frame = {s['share_of_pipeline_frame']:.1%} of a "
               f"pipeline frame ({s['cuts_found']} cuts found)",
               f"per minute of video: .dmask {_kb(z['dmask_bytes_per_min'])} "
@@ -420,6 +446,7 @@ Model latency (`predict` on one 720p frame, median of {r['latency_runs']} timed 
 | measure | value | reference | ratio |
 |---|---:|---:|---:|
 | whole pipeline ({p['model']}, `segment_video` to a .dmask), fps | {p['fps']:.1f} | decode only {p['decode_fps']:.1f} fps | time x{p['ratio_vs_decode']:.2f}, fps x{p['fps_vs_decode']:.2f} |
+| CPU per frame (all threads), ms | {p['cpu_ms_per_frame']:.2f}, {p['cores_busy']:.2f} cores busy | decode only {p['decode_cpu_ms_per_frame']:.2f}, {p['decode_cores_busy']:.2f} cores busy | CPU x{p['cpu_vs_decode']:.2f}, cores busy x{p['cores_busy_vs_decode']:.2f} |
 | scene-cut detector, ms/frame | {s['ms_per_frame']:.3f} | pipeline {1000 * p['seconds'] / p['frames']:.2f} ms/frame | {s['share_of_pipeline_frame']:.1%} |
 | .dmask per minute | {_kb(z['dmask_bytes_per_min'])} | H.264 clip {_kb(z['video_bytes_per_min'])} | {z['dmask_vs_video']:.1%} |
 | .webmask per minute | {_kb(web)} | Bilibili sample {_kb(bili)} | {'-' if 'webmask_vs_bilibili' not in z else f"{z['webmask_vs_bilibili']:.2f}"} |
