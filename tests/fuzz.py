@@ -313,9 +313,26 @@ def read_dmask(data: bytes, work: Path) -> object:
             result.people_at(i)
             result.select(i, "all")
         result.person_frames()
+    read_lazily(data, work)
     if isinstance(results[0], DanmaskError):
         raise results[0]
     return results[0]
+
+
+def read_lazily(data: bytes, work: Path) -> None:
+    """The streaming reader on the same bytes: open, then every frame by time and by person, block after block."""
+    from danmask.trackreader import TrackReader
+
+    (work / "in.dmask").write_bytes(data)
+    for salvage in (False, True):
+        try:
+            with TrackReader(work / "in.dmask", salvage=salvage) as reader:
+                for i, (pts, _) in enumerate(reader.items("all")):
+                    reader.people_at(i)
+                    reader.mask_at(float(pts * reader.header.time_base))
+                reader.person_frames()
+        except DanmaskError:
+            pass
 
 
 def read_webmask(data: bytes, work: Path) -> object:

@@ -86,6 +86,10 @@ class TrackReader:
         self._first_times = [float(e.first_pts * self.header.time_base) for e in entries]
 
     def _read(self, at: int, size: int) -> bytes:
+        """Bytes [at, at + size), cut at the end of the file: a damaged count never allocates what is not there."""
+        size = min(size, self._size - at)
+        if at < 0 or size <= 0:
+            return b""
         self._file.seek(at)
         return self._file.read(size)
 
