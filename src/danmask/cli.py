@@ -22,6 +22,7 @@ COMMANDS = {
     "info": "info",
     "render": "render",
     "play": "play",
+    "live": "live",
     "batch": "batch",
     "serve": "serve",
     "eval": "evaluate",

@@ -1,0 +1,66 @@
+"""`-o OUT`: the live stream written to a file with the danmaku burned in behind the people, as it goes.
+
+The drawing and the encoder are the burn-in's own (`danmaku.sprites.DanmakuCompositor`, `danmaku.render`'s
+writer); this stage only feeds them from a Newest slot in its own thread, so an encoder slower than the stream
+skips frames instead of delaying the masks. Frames are stamped with the session clock at 1/90000 s (MPEG-TS's
+tick): where frames were dropped the file has variable frame rate, with every frame shown when it was live.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from ..danmaku.render import _Writer
+from ..danmaku.sprites import DanmakuCompositor
+from ..video import VideoFrame, VideoInfo
+from .comments import LiveComments
+from .newest import Newest
+
+TIME_BASE = Fraction(1, 90000)
+NOMINAL_RATE = Fraction(30)  # the encoder's rate hint only: every frame's time is in its pts
+CRF = 20
+
+
+class BurnIn(threading.Thread):
+    """Encodes (frame, uint8 mask) pairs put into `slot` until it is closed; `error` holds what stopped it."""
+
+    def __init__(self, output: str | Path, shape: tuple[int, int], comments: LiveComments) -> None:
+        super().__init__(name="danmask-live-burn", daemon=True)
+        output = Path(output)
+        h, w = shape
+        self.info = VideoInfo(path=output, width=w, height=h, rotation=0, avg_fps=NOMINAL_RATE, duration_s=None, frames=None,
+                              time_base=TIME_BASE, codec="h264", has_audio=False)
+        self.output, self.comments = output, comments
+        self.compositor = DanmakuCompositor(comments.font_file, comments.config.opacity)
+        self.slot: Newest[tuple[VideoFrame, np.ndarray]] = Newest()
+        self.written = 0
+        self.error: BaseException | None = None
+
+    def put(self, rgb: np.ndarray, t: float, mask: np.ndarray) -> None:
+        """Queue the newest masked frame (`rgb` read-only: the writer draws on a copy)."""
+        frame = VideoFrame(rgb=rgb, pts=round(t / TIME_BASE), time_base=TIME_BASE, time=t, index=0)
+        self.slot.put((frame, mask))
+
+    def run(self) -> None:
+        try:
+            with _Writer(self.output, self.output, self.info, CRF) as writer:
+                self.written = writer.write_all(self._frames(), self._paint, progress=False)
+        except Exception as exc:  # re-raised on the model's thread by the session
+            self.error = exc
+            self.slot.close()
+
+    def _frames(self) -> Iterator[tuple[VideoFrame, np.ndarray]]:
+        while (item := self.slot.get()) is not None:
+            yield item
+
+    def _paint(self, rgb: np.ndarray, mask: np.ndarray, t: float) -> None:
+        self.compositor.composite(rgb, mask, self.comments.active(t), t)
+
+    def finish(self) -> None:
+        """Encode what is queued, flush and close the file."""
+        self.slot.close()
+        self.join()
