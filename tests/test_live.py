@@ -3,6 +3,7 @@ cannot be opened or stop, the page server over a real WebSocket, and the live pa
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import struct
 import subprocess
@@ -105,6 +106,53 @@ def test_a_stream_that_stops_is_one_line(clip, capsys):
     out, err = capsys.readouterr()
     assert out == ""
     assert len(err.strip().splitlines()) == 1 and "the stream stopped" in err, err
+
+
+def test_hls_over_http_ends_at_the_end_of_its_playlist(clip, tmp_path):
+    """An HLS folder (FFmpeg's muxer, 1 s segments) served on loopback; a VOD playlist ends, which is a normal end."""
+    from functools import partial
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    with av.open(str(tmp_path / "index.m3u8"), "w", format="hls",
+                 options={"hls_time": "1", "hls_playlist_type": "vod"}) as out:
+        stream = out.add_stream("libx264", rate=30)
+        stream.height, stream.width = 180, 320
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"g": "30", "preset": "ultrafast"}
+        for i, frame in enumerate(iter_frames(clip.path)):
+            image = av.VideoFrame.from_ndarray(frame.rgb, format="rgb24")
+            image.pts = i
+            out.mux(stream.encode(image))
+        out.mux(stream.encode())
+    handler = partial(type("Quiet", (SimpleHTTPRequestHandler,), {"log_message": lambda *a: None}),
+                      directory=str(tmp_path))
+    with ThreadingHTTPServer(("127.0.0.1", 0), handler) as http:
+        threading.Thread(target=http.serve_forever, daemon=True).start()
+        done = run_cli(f"http://127.0.0.1:{http.server_address[1]}/index.m3u8", "--json")
+        http.shutdown()
+    assert done.returncode == 0, done.stderr
+    stats = json.loads(done.stdout)
+    check_stats(stats)
+    assert stats["frames"] == 60  # every frame arrived (a VOD playlist downloads faster than real time)
+
+
+def test_ctrl_c_ends_cleanly_with_the_summary(clip):
+    sender = UdpStream(clip.path)
+    sender.start()
+    proc = subprocess.Popen([sys.executable, "-m", "danmask.cli", "live", sender.url, "--json", "--serve", "--port",
+                             "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stderr.readline()  # printed once the first frame is masked and the page listens
+        assert "page at http://127.0.0.1:" in line, line + proc.stderr.read()
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+        sender.stop()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    check_stats(json.loads(out))
 
 
 @pytest.mark.parametrize("case", ["missing", "not a video", "file without --realtime", "nothing arrives"])

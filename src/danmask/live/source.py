@@ -27,8 +27,9 @@ from ..video import _apply_rotation, _rotation_of, error_text
 STREAM_SCHEMES = ("udp", "rtp", "rtsp", "rtmp", "rtmps", "srt", "http", "https", "tcp")
 MAX_GAP_S = 2.0  # a pts jump larger than this (or backwards) is a discontinuity, not elapsed time
 _FALLBACK_RATE = Fraction(30)
-# Low-latency demuxing: probe little, buffer nothing we do not need; per-protocol options FFmpeg ignores elsewhere.
-_STREAM_OPTIONS = {"fflags": "nobuffer", "probesize": "500000", "analyzeduration": "1000000"}
+# Start soon: probe half a megabyte or a second of a stream, not FFmpeg's 5 s. (Not fflags=nobuffer: it discards
+# the packets read while probing, a whole HLS segment.)
+_STREAM_OPTIONS = {"probesize": "500000", "analyzeduration": "1000000"}
 _UDP_OPTIONS = {"overrun_nonfatal": "1", "fifo_size": "50000"}
 
 
