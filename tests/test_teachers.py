@@ -1,4 +1,4 @@
-"""Label fusion: human masks win, teacher disagreement near boundaries and about whole people is ignored."""
+"""Label fusion: human masks win; elsewhere the two teachers teach where they agree and are ignored where not."""
 from __future__ import annotations
 
 import numpy as np
@@ -26,7 +26,19 @@ def test_whole_people_the_teacher_leaves_out_are_ignored_not_taught():
     assert ignore[11, 40]  # boundary disagreement (rows 10-11) is forgiven too
 
 
-def test_teacher_only_frames_use_rvm_alpha():
+def test_teacher_only_frames_teach_where_the_teachers_agree():
     _, rvm = _scene()
-    label, ignore = fuse_labels(None, rvm, (rvm > 0.5).astype(np.float32), gt_is_human=False)
-    assert np.array_equal(label, rvm) and not ignore.any()
+    tracked = np.zeros_like(rvm)
+    tracked[12:80, 20:60] = 1.0  # person-track cuts the subject's feet off and never tracked the bystander
+    label, ignore = fuse_labels(None, rvm, tracked, gt_is_human=False)
+    assert label[50, 40] == (0.95 + 1.0) / 2 and not ignore[50, 40]  # agreement: the mean is taught
+    assert ignore[85, 40] and ignore[27, 122]  # disagreement (feet, bystander): taught neither way
+    assert label[5, 5] == 0 and not ignore[5, 5]  # both say background
+
+
+def test_a_model_made_mask_must_agree_too():
+    gt, rvm = _scene()
+    tracked = (rvm > 0.5).astype(np.float32)
+    _, ignore = fuse_labels(gt, rvm, tracked, gt_is_human=False)
+    assert ignore[11, 40] and ignore[35, 130]  # the model-made mask says person, both teachers do not
+    assert not ignore[50, 40]

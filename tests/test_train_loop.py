@@ -127,3 +127,15 @@ def test_export_checkpoint_cli(data, capsys):
     (data / "junk.pt").write_bytes(b"junk")  # a corrupt checkpoint: one line, no traceback
     assert main(["export", str(data / "junk.pt"), "--format", "onnx", "-o", str(out)]) == 2
     assert "not a danmask checkpoint" in capsys.readouterr().err
+
+
+def test_validation_sequences_never_reach_training():
+    from danmask.train.data import Item, without_sequences
+
+    blank = np.zeros((2, 2), np.uint8)
+    items = [Item(g, k, blank, blank, blank) for g, k in [("davis-person", "dance-twirl-00003"),
+                                                          ("davis-person", "dance-00001"),
+                                                          ("davis-noperson", "dog-00000"),
+                                                          ("clips", "dog-00000")]]
+    kept = without_sequences(items, ("dance-twirl", "dog"))
+    assert [(it.group, it.key) for it in kept] == [("davis-person", "dance-00001"), ("clips", "dog-00000")]

@@ -3,6 +3,7 @@ the torch Dataset that turns them into augmented (image, label, ignore, prior) t
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +41,13 @@ def load_cache(root: Path) -> list[Item]:
     if not items:
         raise FileNotFoundError(f"no cached samples under {root}: run `danmask train labels` first")
     return items
+
+
+def without_sequences(items: list[Item], sequences: Iterable[str]) -> list[Item]:
+    """The cache minus the frames of the given DAVIS sequences (keys `<sequence>-<frame>`): the validation
+    sequences of a run never reach its training, whatever the cache holds."""
+    held_out = set(sequences)
+    return [it for it in items if not (it.group.startswith("davis") and it.key.rsplit("-", 1)[0] in held_out)]
 
 
 def cutouts(items: list[Item]) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader
 from ..models import adapt_state, create_model, input_size, takes_prior
 from ..models.postprocess import Normalize
 from .augment import PriorMix
-from .data import SegDataset, load_cache
+from .data import SegDataset, load_cache, without_sequences
 from .losses import LossConfig, total_loss
 from .validate import validate
 
@@ -125,7 +125,8 @@ def _start(cfg: TrainConfig, resume_from: Path | None) -> _Run:
 
 def _loader(cfg: TrainConfig, first_step: int) -> DataLoader:
     """Batches from the label cache; a resumed run continues the same sample stream at `first_step`."""
-    ds = SegDataset(load_cache(Path(cfg.cache)), input_size(cfg.arch), takes_prior(cfg.arch), paste_p=cfg.paste_p,
+    items = without_sequences(load_cache(Path(cfg.cache)), cfg.val_sequences)
+    ds = SegDataset(items, input_size(cfg.arch), takes_prior(cfg.arch), paste_p=cfg.paste_p,
                     seed=cfg.seed, prior_mix=cfg.prior_mix, salient=cfg.salient, balance=cfg.balance)
     return DataLoader(ds, batch_size=cfg.batch, sampler=range(first_step * cfg.batch, ds.length),
                       num_workers=cfg.workers, persistent_workers=cfg.workers > 0,

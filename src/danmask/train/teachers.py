@@ -1,9 +1,12 @@
-"""Teacher pseudo-labels, cached on disk: RVM (path given at run time, never shipped) and MediaPipe selfie.
+"""Teacher pseudo-labels, cached on disk: an ensemble of RVM (path given at run time, never shipped) and
+danmask's own person-track path (Apache-2.0).
 
 Each sample is stored as three PNGs under `cache/<group>/`: `<id>.jpg` (RGB, short side `short_side`),
 `<id>.label.png` (soft person mask 0..255) and `<id>.ignore.png` (255 where the loss must not look).
-Human masks win where they exist; teachers fill in frames without them, and pixels where the teachers disagree
-near a boundary are marked `ignore` instead of being forced either way.
+Human masks win where they exist. Elsewhere the two teachers are ensembled: where they agree, the label is
+their mean; where they disagree (one says person, the other not), the pixel is `ignore`, taught neither way.
+Two teachers that fail differently (RVM bleeds into the background and drops small people; person-track
+misses people it never tracked and is blocky at the crop's edge) leave a label that is right where it teaches.
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ class Sample:
     rgb: np.ndarray  # HxWx3 uint8
     gt: np.ndarray | None  # bool HxW human mask, or None
     sequence: str | None  # frames of one sequence are fed to the recurrent teacher in order
+    time_s: float = 0.0  # the frame's time in its sequence (the person tracker's schedule is in seconds)
 
 
 class RvmTeacher:
@@ -80,9 +84,9 @@ def davis_samples(root: Path, sequences: set[str] | None = None) -> Iterator[Sam
         if sequences is not None and seq not in sequences:
             continue
         group = "davis-noperson" if cats.get(seq) == "no_person" else "davis-person"
-        for img in sorted(seq_dir.glob("*.jpg")):
+        for i, img in enumerate(sorted(seq_dir.glob("*.jpg"))):
             gt = _read_mask(root / "Annotations" / "480p" / seq / f"{img.stem}.png")
-            yield Sample(group, f"{seq}-{img.stem}", _read_rgb(img), gt, seq)
+            yield Sample(group, f"{seq}-{img.stem}", _read_rgb(img), gt, seq, i / DAVIS_FPS)
 
 
 def folder_samples(root: Path, group: str, human: bool) -> Iterator[Sample]:
@@ -104,25 +108,29 @@ def clip_samples(path: Path, group: str, every: int = 1, max_side: int = 640) ->
                 s = max_side / max(rgb.shape[:2])
                 if s < 1:
                     rgb = cv2.resize(rgb, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
-                yield Sample(group, f"{path.stem}-{i:05d}", rgb, None, path.stem)
+                yield Sample(group, f"{path.stem}-{i:05d}", rgb, None, path.stem, float(frame.time or 0.0))
 
 
-def fuse_labels(gt: np.ndarray | None, rvm: np.ndarray, mp: np.ndarray, gt_is_human: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Soft label and ignore mask from a human or model mask and two teachers.
+def fuse_labels(gt: np.ndarray | None, rvm: np.ndarray, tracked: np.ndarray,
+                gt_is_human: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Soft label and ignore mask from a human or model-made mask and the two teachers (RVM, person-track).
 
-    Human GT is the label; model-made masks and teacher-only frames use RVM's alpha. Pixels near RVM's boundary
-    where the second opinion (GT of a model, or MediaPipe) disagrees with RVM are ignored.
+    Human GT is the label; RVM disagreeing with it near RVM's boundary (polygon edges vs matting edges) and whole
+    annotated people RVM leaves out are ignored. Without human GT the label is the teachers' mean where they
+    agree and ignored where they disagree; a model-made mask (web photos) must agree as well.
     """
-    fg = (rvm > 0.5).astype(np.uint8)
-    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (IGNORE_BAND, IGNORE_BAND))
-    near_boundary = (cv2.dilate(fg, k) - cv2.erode(fg, k)) > 0
     if gt is not None and gt_is_human:
+        fg = (rvm > 0.5).astype(np.uint8)
+        k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (IGNORE_BAND, IGNORE_BAND))
+        near_boundary = (cv2.dilate(fg, k) - cv2.erode(fg, k)) > 0
         label = gt.astype(np.float32)
-        disagree = (np.abs(label - rvm) > 0.5) & near_boundary  # coarse polygon edges vs matting edges
+        disagree = (np.abs(label - rvm) > 0.5) & near_boundary
         return label, disagree | unsalient(gt, rvm)
-    other = gt.astype(np.float32) if gt is not None else mp
-    disagree = (np.abs(other - rvm) > 0.5) & near_boundary
-    return rvm.astype(np.float32), disagree
+    label = (rvm.astype(np.float32) + tracked.astype(np.float32)) / 2
+    disagree = (rvm > 0.5) != (tracked > 0.5)
+    if gt is not None:
+        disagree |= gt != (label > 0.5)
+    return label, disagree
 
 
 def unsalient(gt: np.ndarray, alpha: np.ndarray, min_alpha: float = 0.5) -> np.ndarray:
@@ -148,15 +156,16 @@ def build_cache(samples: Iterator[Sample], out_dir: Path, rvm_path: str, human_g
     from tqdm import tqdm
 
     rvm = RvmTeacher(rvm_path)
-    mp = load_model("mediapipe-selfie", threads=2)
+    tracker = load_model("person-track", threads=2)
     last_seq, n = None, 0
     for s in tqdm(samples, disable=not progress, desc="teacher labels", unit="img"):
         if s.sequence != last_seq or s.sequence is None:
             rvm.reset()
+            tracker.reset()
         last_seq = s.sequence
         alpha = rvm(s.rgb, settle=1 if s.sequence else 3)
-        mp_mask = cv2.resize(mp.predict(s.rgb), (s.rgb.shape[1], s.rgb.shape[0]))
-        label, ignore = fuse_labels(s.gt, alpha, mp_mask, s.group in human_groups)
+        tracked = tracker.track(s.rgb, s.time_s)
+        label, ignore = fuse_labels(s.gt, alpha, tracked, s.group in human_groups)
         scale = short_side / min(s.rgb.shape[:2])
         size = (round(s.rgb.shape[1] * scale), round(s.rgb.shape[0] * scale))
         d = out_dir / s.group
@@ -169,20 +178,27 @@ def build_cache(samples: Iterator[Sample], out_dir: Path, rvm_path: str, human_g
     return n
 
 
+DAVIS_FPS = 30.0
 VAL_SEQUENCES = frozenset({"dance-twirl", "parkour", "camel", "dog", "drift-chicane"})
+# Unlabelled clips with people, and how many frames to skip between labelled ones (long or static clips more).
+# `dog.mp4` is listed as person-free in the data notes, but a woman is in every frame: it is a clip with people.
+PEOPLE_CLIPS = {"bikes.mp4": 1, "vtest.avi": 2, "carphone_pristine.mp4": 1, "bedroom.mp4": 3, "juggle.mp4": 2,
+                "dog.mp4": 3}
 
 
-def training_samples(data_root: Path, val_sequences: frozenset[str] = VAL_SEQUENCES) -> Iterator[Sample]:
-    """Every training source in ../shared/data, validation sequences left out (split by sequence)."""
+def training_samples(data_root: Path, val_sequences: frozenset[str] = frozenset()) -> Iterator[Sample]:
+    """Every training source in ../shared/data. All DAVIS sequences are labelled unless `val_sequences` names
+    some; training leaves out its validation sequences itself (`TrainConfig.val_sequences`), so one cache serves
+    every leave-one-sequence-out fold."""
     davis = data_root / "davis-people"
     all_seqs = {p.name for p in (davis / "JPEGImages" / "480p").iterdir()}
     yield from davis_samples(davis, all_seqs - set(val_sequences))
     yield from folder_samples(data_root / "coco-person", "coco", human=True)
     yield from folder_samples(data_root / "web-people-pseudo", "web", human=False)
     clips = data_root / "clips"
-    yield from clip_samples(clips / "bikes.mp4", "clips")
-    yield from clip_samples(clips / "vtest.avi", "clips", every=2)
-    yield from clip_samples(clips / "carphone_pristine.mp4", "clips")
+    for name, every in PEOPLE_CLIPS.items():
+        if (clips / name).is_file():
+            yield from clip_samples(clips / name, "clips", every=every)
     for s in clip_samples(clips / "bigbuckbunny.mp4", "noperson-clip", every=2):
         s.gt = np.zeros(s.rgb.shape[:2], bool)  # an animation with no people: known-empty
         yield s
