@@ -229,6 +229,8 @@ def receive_json(ws, kind: str) -> dict:
 
 
 def test_frames_reach_the_page_with_their_own_mask(page_server):
+    from danmask.live.server import frame_message
+
     rgb = np.zeros((90, 160, 3), np.uint8)
     rgb[:, 80:] = (200, 40, 40)
     mask = np.zeros((45, 80), np.uint8)
@@ -248,6 +250,10 @@ def test_frames_reach_the_page_with_their_own_mask(page_server):
     assert np.abs(picture.astype(int) - rgb).mean() < 3
     alpha = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED)[:, :, 3]
     assert np.array_equal(alpha, mask)
+    large = frame_message(1, Fraction(1, 30), 0.0, np.zeros((720, 1280, 3), np.uint8), mask, 1.0)
+    length = struct.unpack(">I", large[:4])[0]
+    jpeg = large[4 + length:4 + length + json.loads(large[4:4 + length])["jpeg"]]
+    assert cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR).shape == (540, 960, 3)  # the page scales it
 
 
 def test_comments_are_checked_rate_limited_and_broadcast(page_server):

@@ -82,9 +82,9 @@ def markdown_section(result: dict) -> str:
 ## {result['date']}: live (`run_live`, realtime, {result['model']})
 
 Machine: {m['cpu']}, {m['cores']} cores, {m['ram_gib']} GiB RAM, {m['os']}; Python {m['python']}, onnxruntime
-{m['onnxruntime']}, OpenCV {m['opencv']}. Latency runs from a frame's arrival (decoded, released at its own time)
-to its mask; frames the model had no time for are dropped (the newest frame wins). Shared machine: runs vary with
-the load average.
+{m['onnxruntime']}, OpenCV {m['opencv']}.
+Latency runs from a frame's arrival (decoded, released at its own time) to its mask; frames the model had no time
+for are dropped (the newest frame wins). Shared machine: runs vary with the load average (last column).
 
 | clip | frames | masked | latency p50, ms | latency p95, ms | masks/s | load avg |
 |---|---:|---:|---:|---:|---:|---:|

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,6 +27,9 @@ from .comments import LiveComments
 from .source import Captured
 from .stats import LiveStats
 
+if TYPE_CHECKING:
+    from .server import LiveServer
+
 PROGRESS_EVERY_S = 1.0
 
 
@@ -34,7 +38,7 @@ class _Outputs:
     """What the session feeds after each mask: the live page and the burn-in, started on the first frame."""
 
     comments: LiveComments
-    server: object | None = None  # LiveServer
+    server: LiveServer | None = None
     burn: BurnIn | None = None
 
     def feed(self, item: Captured, rgb: np.ndarray, mask: np.ndarray, latency_s: float) -> None:
