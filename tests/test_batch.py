@@ -116,8 +116,8 @@ def test_a_worker_killed_mid_task_is_retried(catalog, reference, tmp_path):
 
     from danmask.batch.run import run_batch
 
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=96 << 20, logging_level="ERROR",
-             log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, object_store_memory=96 << 20,
+             logging_level="ERROR", log_to_driver=False)
     try:
         killed: list[int] = []
         stop = threading.Event()
@@ -174,6 +174,10 @@ def test_on_a_running_cluster_with_address(catalog, reference, tmp_path):
         for clip in clips:
             with TrackReader(tmp_path / "out" / f"{clip.stem}.dmask") as track:
                 assert [p for p, _ in track.items()] == reference[clip.name].pts
+        # without --address the driver starts a Ray of its own, never joining the head last started here
+        local = subprocess.run([sys.executable, "-m", "danmask.cli", "batch", str(clips[0]), "-o",
+                                str(tmp_path / "local"), *BATCH], capture_output=True, text=True, timeout=300)
+        assert local.returncode == 0 and (tmp_path / "local" / "clip0.dmask").is_file(), local.stderr
     finally:
         pids = _descendants(head.pid)
         head.send_signal(signal.SIGTERM)  # `ray start --block` stops what it started

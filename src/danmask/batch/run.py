@@ -157,7 +157,9 @@ def _init_ray(ray, address: str | None, workers: int | None) -> None:
             # a local Ray's workers would run at nice 15 (Ray's default), yielding to every other program; they
             # are this command's own work, so they run at its priority, as a loop of `danmask segment` would
             os.environ.setdefault("RAY_worker_niceness", "0")
-            ray.init(num_cpus=workers, object_store_memory=_OBJECT_STORE_BYTES, include_dashboard=None, **options)
+            # "local": a Ray of its own, never whichever cluster was last started on this machine (Ray's default)
+            ray.init(address="local", num_cpus=workers, object_store_memory=_OBJECT_STORE_BYTES,
+                     include_dashboard=None, **options)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise DanmaskError(f"cannot start or reach Ray{' at ' + address if address else ''}: "
                            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
