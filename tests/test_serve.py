@@ -8,16 +8,12 @@ import json
 import os
 import pwd
 import shutil
-import signal
 import socket
 import struct
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 from glob import glob
 from pathlib import Path
 
@@ -25,93 +21,8 @@ import pytest
 
 pytest.importorskip("fastapi", reason="danmask serve needs the serve extra: pip install 'danmask[serve]'")
 
+from danmask.serve.loadtest import TOKEN, Server, free_port, load_test, multipart  # noqa: E402
 from danmask.synthetic import make_video  # noqa: E402
-
-TOKEN = "test-token-0123"
-MODEL = "fast"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """`danmask serve` in a subprocess on a free loopback port."""
-
-    def __init__(self, data: Path, *extra: str) -> None:
-        self.data, self.extra = data, extra
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> Server:
-        cmd = [sys.executable, "-m", "danmask.cli", "serve", "--port", str(self.port), "--data", str(self.data),
-               "--token", TOKEN, "--model", MODEL, *self.extra]
-        self.log = self.data.with_name(self.data.name + ".log")
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.log.open("ab"))
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(self.log.read_text())
-            try:
-                if self.get("/openapi.json")[0] == 200:
-                    return self
-            except OSError:
-                time.sleep(0.2)
-        raise AssertionError("the server did not start")
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
-        req = urllib.request.Request(self.base + path, data=body, method=method, headers=headers or {})
-        try:
-            with urllib.request.urlopen(req, timeout=60) as resp:
-                return resp.status, resp.read(), resp.headers
-        except urllib.error.HTTPError as err:
-            return err.code, err.read(), err.headers
-
-    def get(self, path: str, headers: dict | None = None):
-        return self.request("GET", path, headers=headers)
-
-    def upload(self, content: bytes, name: str = "clip.mp4", token: str | None = TOKEN):
-        body, headers = multipart(name, content)
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        return self.request("POST", "/v1/videos", body, headers)
-
-    def comment(self, video_id: str, **fields):
-        return self.request("POST", f"/v1/videos/{video_id}/comments", json.dumps(fields).encode(),
-                            {"Content-Type": "application/json"})
-
-    def wait_done(self, video_id: str, timeout: float = 180) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            status, body, _ = self.get(f"/v1/videos/{video_id}")
-            state = json.loads(body)
-            if state["status"] in ("done", "failed"):
-                return state
-            time.sleep(0.3)
-        raise AssertionError(f"video {video_id} still {state}")
-
-
-def multipart(name: str, content: bytes) -> tuple[bytes, dict]:
-    boundary = "danmask-test-boundary"
-    head = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
-            "Content-Type: application/octet-stream\r\n\r\n").encode()
-    return head + content + f"\r\n--{boundary}--\r\n".encode(), {
-        "Content-Type": f"multipart/form-data; boundary={boundary}"}
 
 
 def independent_webmask_records(data: bytes) -> list[int]:
@@ -305,69 +216,6 @@ def test_bad_database_url_is_one_line(tmp_path):
 
 
 # ---------------------------------------------------------------- load
-
-
-def load_test(server: Server, clip: Path, clients: int = 8, seconds: float = 8.0, uploads: int = 4) -> dict:
-    """Concurrent uploads, status polls and comment posts for a bounded time; latency per request, and a check
-    that every accepted comment and upload is there afterwards."""
-    video_ids = [json.loads(server.upload(clip.read_bytes())[1])["id"] for _ in range(2)]
-    content = clip.read_bytes()
-    latencies: list[float] = []
-    posted: dict[str, list[str]] = {v: [] for v in video_ids}
-    uploaded: list[str] = []
-    errors: list[str] = []
-    stop_at = time.monotonic() + seconds
-
-    def client(k: int) -> None:
-        n = 0
-        while time.monotonic() < stop_at:
-            video_id = video_ids[n % len(video_ids)]
-            started = time.perf_counter()
-            if k == 0 and len(uploaded) < uploads:
-                status, body, _ = server.upload(content)
-                ok = status == 202
-                if ok:
-                    uploaded.append(json.loads(body)["id"])
-            elif n % 2:
-                text = f"client {k} comment {n}"
-                status, body, _ = server.comment(video_id, time=0.1 * (n % 10), text=text)
-                ok = status == 201
-                if ok:
-                    posted[video_id].append(text)
-            else:
-                status, body, _ = server.get(f"/v1/videos/{video_id}")
-                ok = status == 200
-            latencies.append(time.perf_counter() - started)
-            if not ok:
-                errors.append(f"{status} {body[:80]!r}")
-            n += 1
-
-    started = time.perf_counter()
-    with ThreadPoolExecutor(clients) as pool:
-        list(pool.map(client, range(clients)))
-    elapsed = time.perf_counter() - started
-    stored = {v: {r["text"] for r in json.loads(server.get(f"/v1/videos/{v}/comments")[1])} for v in video_ids}
-    lost = sum(len(set(texts) - stored[v]) for v, texts in posted.items())
-    done = [server.wait_done(v)["status"] for v in video_ids + uploaded]
-    latencies.sort()
-    return {"requests": len(latencies), "seconds": elapsed, "requests_per_s": len(latencies) / elapsed,
-            "p50_ms": 1000 * latencies[len(latencies) // 2], "p95_ms": 1000 * latencies[int(0.95 * len(latencies))],
-            "errors": errors, "comments": sum(map(len, posted.values())), "comments_lost": lost,
-            "uploads": len(uploaded) + len(video_ids), "uploads_done": done.count("done"),
-            "peak_rss_mib": peak_rss_mib(server.proc.pid)}
-
-
-def peak_rss_mib(pid: int) -> float:
-    """Peak resident memory of the server process (VmHWM) plus the current one of its job workers."""
-    from danmask.batch.reaper import _descendants
-
-    def kib(p: int, field: str) -> int:
-        for line in Path(f"/proc/{p}/status").read_text().splitlines():
-            if line.startswith(field):
-                return int(line.split()[1])
-        return 0
-
-    return (kib(pid, "VmHWM:") + sum(kib(p, "VmRSS:") for p in _descendants(pid))) / 1024
 
 
 def test_load_on_loopback(clip, tmp_path):
