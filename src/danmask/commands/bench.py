@@ -18,6 +18,9 @@ Measure, in one run and each against a reference timed in the same run:
   - .dmask and .webmask bytes per minute of video, vs the clip itself and Bilibili's sample webmask;
   - the person-track path's time per frame with 1, 2, 4 and 8 people on screen, vs one person;
   - the web player's frame rate with 300 comments on screen vs none (headless Chromium, if installed).
+With --scale, instead: peak memory of a 10-minute vs a 1-minute 720p video, `danmask batch` with 1 and 2
+workers vs a loop of `danmask segment`, CPU per frame and the cluster for 10,000 hours a day, and the load test of
+`danmask serve` (see danmask.eval.scale; several minutes).
 The 720p clip is real footage (--video, else $DANMASK_DATA/clips or ../shared/data/clips; letterboxed), else
 synthetic.
 A dated section with the machine description is appended to BENCHMARKS.md.
@@ -40,6 +43,10 @@ def register(subparsers) -> None:
     p.add_argument("--no-player", action="store_true",
                    help="skip the web player's frame rate (300 comments vs none, headless Chromium)")
     p.add_argument("--no-people", action="store_true", help="skip the person-track cost per number of people")
+    p.add_argument("--scale", action="store_true",
+                   help="the catalog figures instead: memory, batch, cluster cost, serve load (minutes)")
+    p.add_argument("--long-minutes", type=int_at_least(2), default=10, metavar="MIN",
+                   help="with --scale: minutes of the long video whose peak memory is compared (default 10)")
     p.add_argument("--json", action="store_true", help="print the results as one JSON object")
     add_output(p, "file to append the dated section to (default ./BENCHMARKS.md)", metavar="FILE.md",
                default="BENCHMARKS.md")
@@ -55,14 +62,21 @@ def run(args: argparse.Namespace) -> int:
         raise DanmaskError(f"{args.video}: video not found")
     if not args.no_append:
         check_file(args.output)
-    result = run_bench(models=args.model, pipeline_model=args.pipeline_model, clip=args.video, frames=args.frames,
-                       runs=args.runs, warmup=args.warmup, repeat=args.repeat, synthetic=args.synthetic,
-                       player=not args.no_player, people=not args.no_people)
+    if args.scale:
+        from ..eval.scale import format_scale, markdown_scale, run_scale
+
+        result = run_scale(long_minutes=args.long_minutes)
+        table, section = format_scale, markdown_scale
+    else:
+        result = run_bench(models=args.model, pipeline_model=args.pipeline_model, clip=args.video,
+                           frames=args.frames, runs=args.runs, warmup=args.warmup, repeat=args.repeat,
+                           synthetic=args.synthetic, player=not args.no_player, people=not args.no_people)
+        table, section = format_table, markdown_section
     if args.json:
         print(json.dumps(result))
     else:
-        print(format_table(result))
+        print(table(result))
     if not args.no_append:
-        append_section(Path(args.output), markdown_section(result))
+        append_section(Path(args.output), section(result))
         print(f"appended to {args.output}", file=sys.stderr)
     return 0
