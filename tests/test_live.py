@@ -390,8 +390,8 @@ def test_masks_arrive_for_the_frames_on_screen(live_page):
         assert check["person"] > 500 and check["over"] == 0  # the comment passes behind the person
         mask = (np.frombuffer(check["bits"].encode(), np.uint8) == ord("1")).reshape(check["height"], check["width"])
         here = iou(mask, video.masks[i])
-        assert here > 0.85  # the mask of the very frame on screen ...
-        assert here > iou(mask, video.masks[(i + 8) % len(video.masks)])  # ... not of another one
+        assert here > 0.85  # the mask of the very frame on screen: no other frame's fits better (the figure
+        assert here >= max(iou(mask, truth) for truth in video.masks) - 0.01  # walks back, so some fit as well)
 
 
 def test_a_posted_comment_reaches_a_second_page_within_a_second(live_page):
