@@ -20,6 +20,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from ..errors import DanmaskError
 from .bench import BENCH_SIZE, _timed, default_source, machine_description, prepare_clip
 
 FPS = 25
@@ -52,6 +53,11 @@ def loop_video(src: Path, out: Path, times: int) -> Path:
     return out
 
 
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "no message"
+
+
 def run_process(cmd: list[str]) -> dict:
     """Run a danmask command in a process of its own: its stdout, exit code, peak RSS (VmHWM, read with wait4),
     CPU and wall seconds."""
@@ -72,7 +78,7 @@ def segment_process(video: Path, output: Path, model: str) -> dict:
     """`danmask segment VIDEO -o OUTPUT --model MODEL` in its own process: frames, peak RSS, CPU and wall seconds."""
     run = run_process(["segment", str(video), "-o", str(output), "--model", model, "-q", "--json"])
     if run["code"]:
-        raise RuntimeError(f"danmask segment {video.name} failed: {run['stderr'].strip()}")
+        raise DanmaskError(f"danmask segment {video.name} failed: {_last_line(run['stderr'])}")
     return {"frames": json.loads(run["stdout"])["frames"],
             **{k: run[k] for k in ("peak_rss_mib", "cpu_s", "wall_s")}}
 
@@ -108,7 +114,7 @@ def batch_figures(work: Path, model: str, videos: int = 6, frames: int = 10 * FP
         run = run_process(["batch", str(folder), "-o", str(work / f"batch{workers}"), "--model", model,
                            "--workers", str(workers), "-q"])
         if run["code"]:
-            raise RuntimeError(f"danmask batch failed: {run['stderr'].strip()}")
+            raise DanmaskError(f"danmask batch failed: {_last_line(run['stderr'])}")
         rows[f"batch_{workers}_workers"] = {"seconds": run["wall_s"]}
     for row in rows.values():
         row["videos_per_hour"] = videos * 3600 / row["seconds"]
@@ -141,9 +147,11 @@ def serve_figures(work: Path) -> dict:
     from ..synthetic import make_video
 
     clip = make_video(work / "serve.mp4", frames=45, shape=(90, 160)).path
-    server = Server(work / "data", "--comment-rate", "100000/1", "--workers", "1").start()
+    server = Server(work / "data", "--comment-rate", "100000/1", "--workers", "1")
     try:
-        result = load_test(server, clip)
+        result = load_test(server.start(), clip)
+    except (RuntimeError, TimeoutError, OSError) as exc:
+        raise DanmaskError(f"serve load test: {_last_line(str(exc))}") from exc
     finally:
         server.stop()
     result["errors"] = result["errors"][:5]
