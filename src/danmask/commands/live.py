@@ -42,7 +42,8 @@ def register(subparsers) -> None:
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("source", help="/dev/videoN, a stream URL, or a video file with --realtime")
     p.add_argument("--realtime", action="store_true",
-                   help="play a file at its own frame rate, as a stream arrives (needed for files)")
+                   help="release frames at their own times, as a stream arrives: needed for a file; also paces an "
+                        "HLS VOD playlist, which otherwise downloads as fast as it can")
     p.add_argument("--serve", action="store_true", help="serve the live page with a comment box")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int_between(0, 65535), default=8767, help="port (default 8767; 0 picks a free one)")

@@ -3,7 +3,9 @@
 A viewer's comment comes checked by the page server (as the service checks its comments) and timed by the server
 at the stream's present (`t`, the session clock of the newest masked frame), never by the client. Comments arrive in time order, so laying the whole list out again
 leaves every earlier placement where it was (the engine places in time order, file order breaking ties) and only
-the new comment's placement is new: that one is broadcast.
+the new comment's placement is new: that one is broadcast. The price: each comment lays out the session's comments
+again, which costs about 0.9 s once a session holds 10,000 (2-core machine); an engine that keeps its lane state
+between calls would make it constant.
 """
 from __future__ import annotations
 

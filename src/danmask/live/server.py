@@ -32,6 +32,7 @@ import numpy as np
 import uvicorn
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from ..danmaku.font import web_font_bytes
 from ..danmaku.player import CSP
@@ -160,9 +161,11 @@ def create_app(comments: LiveComments, hub: Hub, now: Callable[[], float], title
         pump = asyncio.create_task(viewer.pump())
         client = ws.client.host if ws.client else "unknown"
         try:
-            while True:
-                reply = _comment(await ws.receive_text(), client)
-                if reply is not None:
+            while True:  # the layout runs in a worker thread: the loop keeps sending frames meanwhile
+                reply = await run_in_threadpool(_comment, await ws.receive_text(), client)
+                if reply["type"] == "items":
+                    hub.broadcast(reply)
+                else:
                     viewer.texts.append(json.dumps(reply, ensure_ascii=False))
                     viewer.wake.set()
         except WebSocketDisconnect:
@@ -171,10 +174,10 @@ def create_app(comments: LiveComments, hub: Hub, now: Callable[[], float], title
             hub.viewers.discard(viewer)
             pump.cancel()
 
-    def _comment(text: str, client: str) -> dict | None:
-        """Post one comment; the reply for the poster alone (an error), or None when it was broadcast."""
+    def _comment(message: str, client: str) -> dict:
+        """Post one comment: the new placements for every page, or an error for the poster alone."""
         try:
-            body = json.loads(text)
+            body = json.loads(message)
         except ValueError:
             return {"type": "error", "error": "a message is a JSON object"}
         if not isinstance(body, dict) or body.get("type") != "comment":
@@ -189,8 +192,7 @@ def create_app(comments: LiveComments, hub: Hub, now: Callable[[], float], title
         placed = comments.add(t, mode, colour, text)
         if not placed:
             return {"type": "error", "error": "no room on screen for that comment now"}
-        hub.broadcast({"type": "items", "items": [asdict(p) for p in placed]})
-        return None
+        return {"type": "items", "items": [asdict(p) for p in placed]}
 
     return app
 

@@ -87,7 +87,8 @@ def run_live(
         source: a camera (/dev/videoN), a stream URL (udp://, rtp://, rtsp://, rtmp://, srt://, http(s):// HLS),
             or a video file with `realtime`.
         model: registry name, .onnx path or loaded SegModel (default: the fast whole-frame model).
-        realtime: read a file at its own frame rate, by its timestamps, as a stream arrives.
+        realtime: release frames at their own times (pts), as a stream arrives: needed for a file, and paces a
+            VOD playlist too.
         serve: serve the live page on `host`:`port` (0 picks a free port); `on_serving(url)` is called once it
             listens (after the first frame: the page needs the picture's size).
         output: a video file to write the stream to with the danmaku burned in.
