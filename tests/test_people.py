@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 
+import cv2
 import numpy as np
 import pytest
 from _shared import davis_frame, davis_sprite
@@ -184,3 +185,34 @@ def test_people_crossing_keep_their_ids(crossing):
 
 def test_the_cap_limits_how_many_people_are_followed(crossing):
     assert max(len(people) for _, people in _tracked(crossing, max_people=1)) == 1
+
+
+def _scene(people: list[tuple[np.ndarray, np.ndarray, float, float, float]], shape=(360, 640)) -> np.ndarray:
+    """A frame with each (rgb, alpha, height share, x centre share, foot y share) person pasted on a plain wall."""
+    h, w = shape
+    img = np.full((h, w, 3), 128.0, np.float32)
+    for rgb, alpha, share, cx, foot in people:
+        ph = int(h * share)
+        pw = max(1, int(rgb.shape[1] * ph / rgb.shape[0]))
+        top, left = int(h * foot) - ph, int(w * cx - pw / 2)
+        a = cv2.resize(alpha, (pw, ph))[..., None]
+        img[top:top + ph, left:left + pw] = a * cv2.resize(rgb, (pw, ph)) + (1 - a) * img[top:top + ph, left:left + pw]
+    return img.astype(np.uint8)
+
+
+def test_at_the_cap_a_far_more_salient_newcomer_takes_the_place():
+    """One slot: a small person at the edge is followed until the main person walks in; then the main person is."""
+    from danmask.people.tracker import TrackerConfig
+    from danmask.runtime import load_model
+
+    small, big = davis_sprite("parkour", 0), davis_sprite("dance-twirl", 0)
+    model = load_model("person-track")
+    model.tracker.config = TrackerConfig(max_people=1)
+    for i in range(30):
+        people = [(*small, 0.3, 0.9, 0.95)] + ([(*big, 0.85, 0.45, 0.95)] if i >= 10 else [])
+        model.track(_scene(people), i / 30)
+        if i == 9:
+            (first,) = model.tracker.people
+            assert first.box[0] > 0.75 * 640  # the small person at the right edge
+    (main,) = model.tracker.people
+    assert main.id != first.id and main.box[0] < 0.5 * 640 and main.salient

@@ -8,8 +8,8 @@ Per frame (`PersonTracker.step`):
    id is retired, never handed over: a person who comes back gets a new id, but two people never swap);
 3. the detector runs when nobody is tracked, when someone was just lost, every `detect_every_s` seconds (for
    newcomers) and after `reset()` (a scene cut); unmatched people become new tracks, most salient first, up to
-   `max_people`; a new person's crop is tried upright and turned by 90, 180 and 270 degrees and the pose model's
-   presence picks the turn (a breakdancer on their head is still a person);
+   `max_people` (at the cap a newcomer twice as salient as the least salient person takes their place); a new
+   person's crop is tried upright and turned by 90, 180 and 270 degrees and the pose model's presence picks the turn (a breakdancer on their head is still a person);
 4. salience (danmask.people.salience) marks the people to protect.
 """
 from __future__ import annotations
@@ -27,6 +27,7 @@ from .roi import Roi, box_iou, paste
 from .salience import SalienceRule, decide, frame_score, smooth
 
 TURNS = (0.0, math.pi / 2, -math.pi / 2, math.pi)
+EVICT_MARGIN = 2.0  # at the cap, a newcomer must be this many times as salient as the person whose place it takes
 OVERLAP_SCALE = 4  # masks are compared at a quarter of the frame's size: enough to tell one person from two
 APPEARANCE_MEMORY = 0.95
 MAX_TURN = math.radians(30)  # a new person's aligned crop must confirm its turn within this
@@ -130,7 +131,7 @@ class PersonTracker:
         due = (not people or lost or self._last_detect is None
                or t - self._last_detect >= self.config.detect_every_s)
         if due:
-            people += self._newcomers(rgb, t, people)
+            people = self._newcomers(rgb, t, people)
         for p in people:
             p.score = smooth(p.score if p.first_seen < t else None, frame_score(p.box, size), dt,
                              self.config.salience.half_life_s)
@@ -178,6 +179,9 @@ class PersonTracker:
         return kept
 
     def _newcomers(self, rgb: np.ndarray, t: float, people: list[Person]) -> list[Person]:
+        """`people` with the detector's newcomers added, most salient first. At the cap a newcomer more salient
+        than the least salient tracked person takes that person's place (their id retires): the cap must never
+        keep a crowd in and the main person out."""
         self._last_detect = t
         self.detections += 1
         detections = self.detector(rgb)
@@ -188,16 +192,21 @@ class PersonTracker:
         size = rgb.shape[:2]
         scored = sorted(((frame_score(d.box, size), d) for d in detections), key=lambda x: -x[0])
         top = max([p.score for p in people] + [s for s, _ in scored[:1]] + [0.0])
-        new: list[Person] = []
+        people = list(people)
         for score, det in scored:
-            if len(people) + len(new) >= self.config.max_people:
-                break
             if not self.config.salience.everyone and score < self.config.salience.leave * top:
                 break  # far smaller than the main people: not worth a track
+            weakest = min(people, key=lambda p: p.score) if len(people) >= self.config.max_people else None
+            if weakest is not None and score < EVICT_MARGIN * weakest.score:
+                break  # at the cap, and no newcomer clearly matters more than everyone tracked
             person = self._start(rgb, det, t)
-            if person is not None and all(box_iou(person.box, q.box) < self.config.match_iou for q in people + new):
-                new.append(person)
-        return new
+            if person is None or any(box_iou(person.box, q.box) >= self.config.match_iou for q in people):
+                continue
+            if weakest is not None:
+                people.remove(weakest)
+            person.score = score  # ranked with the others from now on (smoothed from the next frame)
+            people.append(person)
+        return people
 
     def _start(self, rgb: np.ndarray, det: Detection, t: float) -> Person | None:
         """A new track from a detector box. The box's crop is tried upright and turned by 90, 180 and 270 degrees
