@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import asdict
 from fractions import Fraction
 from pathlib import Path
 
@@ -201,6 +202,26 @@ def test_realtime_file_is_paced_and_burned_in_behind_the_person(clip, tmp_path):
     assert 0 < checked <= summary["masked"]
 
 
+def test_live_comments_land_where_a_layout_of_the_whole_list_puts_them():
+    """Scheduled comments placed as the stream reaches them, viewers' comments at the present, one at a time: the
+    same placements as laying out everything at once (so a placement, once broadcast, never has to move)."""
+    from danmask.danmaku.layout import layout
+    from danmask.live.comments import LiveComments
+
+    config = LayoutConfig(density=0.75, duration_s=6)
+    scheduled = [Comment(0.5 * i, ("scroll", "top", "bottom")[i % 3], f"弹幕 {i}") for i in range(40)]
+    live = LiveComments((180, 320), config, scheduled=scheduled[::-1])
+    offered, placed = [], []
+    for k in range(40):
+        t = 0.25 + 0.5 * k
+        due, mine = live.add(t, "scroll", 0xFFFFFF, f"viewer {k}")
+        placed += due + ([mine] if mine is not None else [])
+        offered += [scheduled[k], Comment(t, "scroll", f"viewer {k}")]
+    expected = layout(offered, (180, 320), config).placements
+    assert [asdict(p) for p in placed] == [asdict(p) for p in expected]
+    assert 0 < len(placed) < len(offered)  # some were thinned or found no room: not a vacuous comparison
+
+
 # ------------------------------------------------------------------ the page server, over a real WebSocket
 
 
@@ -209,8 +230,7 @@ def page_server():
     from danmask.live.comments import LiveComments
     from danmask.live.server import LiveServer
 
-    comments = LiveComments((90, 160))
-    with LiveServer(comments, port=0, title="test", rate=(3, 60.0)) as server:
+    with LiveServer(LiveComments((90, 160)), port=0, title="test", rate=(3, 60.0)) as server:
         yield server
 
 
@@ -275,6 +295,18 @@ def test_comments_are_checked_rate_limited_and_broadcast(page_server):
         assert "too many comments" in receive_json(poster, "error")["error"]
     with connect(page_server) as late:
         assert [i["text"] for i in receive_json(late, "hello")["items"]] == ["<b>hi</b>", "again", "again"]
+
+
+def test_scheduled_comments_reach_open_pages_when_due():
+    from danmask.live.comments import LiveComments
+    from danmask.live.server import LiveServer
+
+    comments = LiveComments((90, 160), scheduled=[Comment(1.0, "scroll", "at one second")])
+    with LiveServer(comments, port=0) as server, connect(server) as ws:
+        receive_json(ws, "hello")
+        server.announce(comments.advance(0.9))  # what the session does after every frame
+        server.announce(comments.advance(1.0))
+        assert [i["text"] for i in receive_json(ws, "items")["items"]] == ["at one second"]
 
 
 def test_pages_of_other_sites_cannot_connect(page_server):

@@ -165,9 +165,10 @@ def stroke_colour(color: int) -> int:
     return 0xFFFFFF if 0.299 * r + 0.587 * g + 0.114 * b < 48 else 0x000000
 
 
-def thin(count: int, density: float) -> list[int]:
-    """Indices kept at `density`: evenly spread and deterministic (no randomness in the schedule)."""
-    return [i for i in range(count) if math.floor((i + 1) * density) > math.floor(i * density)]
+def thin_keeps(position: int, density: float) -> bool:
+    """Is the comment at `position` (in time order) kept at `density`? Evenly spread and deterministic (no
+    randomness in the schedule)."""
+    return math.floor((position + 1) * density) > math.floor(position * density)
 
 
 class _Measure:
@@ -204,6 +205,70 @@ class _Measure:
         return math.ceil(self.width(text, px)) + 2 * stroke, ascent + descent + 2 * stroke, ascent + stroke, stroke
 
 
+class Layouter:
+    """The engine's state between comments: `place` lays out one comment after all earlier ones, so a live
+    session places each new comment in constant time, exactly where `layout` of the whole list would.
+
+    Comments must come in time order (file order breaking ties); `schedule()` is the result so far.
+    """
+
+    def __init__(self, shape: tuple[int, int], config: LayoutConfig | None = None,
+                 font: str | Path | None = None) -> None:
+        self.config = config or LayoutConfig()
+        self.height, self.width = shape
+        if self.width < 1 or self.height < 1:
+            raise LayoutError(f"video size must be positive, got {self.width}x{self.height}")
+        self.font_file = str(find_font(font))
+        self._measure = _Measure(self.font_file)
+        self.lane_h = self._measure.box("M", font_px_for(DEFAULT_SIZE, self.height, self.config))[1]
+        self._lane_count = max(1, int(self.config.area * self.height) // self.lane_h)
+        self._lanes: list[_Box | None] = [None] * self._lane_count
+        self.placements: list[Placement] = []  # appended to in place (a live burn-in reads it as it grows)
+        self.dropped: Counter = Counter({"density": 0})  # first key, as the whole-list layout has always had it
+        self._on_screen: list[float] = []  # end times (min-heap) for max_on_screen
+        self._seen = 0  # comments offered so far: the position `thin` keeps or drops by
+
+    def place(self, index: int, comment: Comment) -> Placement | None:
+        """Lay out `comment` (number `index` in the caller's list); None when it was dropped (see `dropped`)."""
+        config, position = self.config, self._seen
+        self._seen += 1
+        if not thin_keeps(position, config.density):
+            self.dropped["density"] += 1
+            return None
+        while self._on_screen and self._on_screen[0] <= comment.time_s:
+            heapq.heappop(self._on_screen)
+        if config.max_on_screen is not None and len(self._on_screen) >= config.max_on_screen:
+            self.dropped["max on screen"] += 1
+            return None
+        text = self._measure.drawable(comment.text)
+        if not text:
+            self.dropped["no drawable characters"] += 1
+            return None
+        px = font_px_for(comment.size, self.height, config)
+        w, h, baseline, stroke_px = self._measure.box(text, px)
+        box = _make_box(comment, w, self.width, config)
+        span = min(self._lane_count, math.ceil(h / self.lane_h))
+        lane = _choose_lane(self._lanes, box, span, comment.mode, config.anti_overlap)
+        if lane is None:
+            self.dropped["no room"] += 1
+            return None
+        for i in range(lane, lane + span):
+            self._lanes[i] = box
+        heapq.heappush(self._on_screen, box.end)
+        y = lane * self.lane_h if comment.mode != "bottom" else min(lane + span, self._lane_count) * self.lane_h - h
+        x0 = {"scroll": float(self.width), "reverse": float(-w)}.get(comment.mode, (self.width - w) / 2)
+        placement = Placement(
+            index, text, comment.mode, comment.color, stroke_colour(comment.color), px, stroke_px,
+            lane, span, max(0, y), w, h, baseline, box.start, box.end, x0, box.speed * box.direction)
+        self.placements.append(placement)
+        return placement
+
+    def schedule(self) -> Schedule:
+        dropped = Counter({k: v for k, v in self.dropped.items() if v})
+        return Schedule(self.width, self.height, self.config, self.font_file, self.lane_h, list(self.placements),
+                        dropped)
+
+
 def layout(comments: Sequence[Comment], shape: tuple[int, int], config: LayoutConfig | None = None,
            font: str | Path | None = None) -> Schedule:
     """Place `comments` on a video of `shape` = (height, width), in time order (file order breaks ties).
@@ -211,50 +276,10 @@ def layout(comments: Sequence[Comment], shape: tuple[int, int], config: LayoutCo
     Returns a Schedule; comments that do not fit (anti-overlap), thinned out (density) or over max_on_screen
     are counted in `Schedule.dropped`. Same inputs, same schedule.
     """
-    config = config or LayoutConfig()
-    height, width = shape
-    if width < 1 or height < 1:
-        raise LayoutError(f"video size must be positive, got {width}x{height}")
-    font_file = str(find_font(font))
-    measure = _Measure(font_file)
-    lane_h = measure.box("M", font_px_for(DEFAULT_SIZE, height, config))[1]
-    lane_count = max(1, int(config.area * height) // lane_h)
-    lanes: list[_Box | None] = [None] * lane_count
-    placements: list[Placement] = []
-    dropped: Counter = Counter()
-    order = sorted(range(len(comments)), key=lambda i: comments[i].time_s)
-    kept = [order[i] for i in thin(len(order), config.density)]
-    dropped["density"] = len(comments) - len(kept)
-    on_screen: list[float] = []  # end times (min-heap) for max_on_screen
-    for index in kept:
-        comment = comments[index]
-        while on_screen and on_screen[0] <= comment.time_s:
-            heapq.heappop(on_screen)
-        if config.max_on_screen is not None and len(on_screen) >= config.max_on_screen:
-            dropped["max on screen"] += 1
-            continue
-        text = measure.drawable(comment.text)
-        if not text:
-            dropped["no drawable characters"] += 1
-            continue
-        px = font_px_for(comment.size, height, config)
-        w, h, baseline, stroke_px = measure.box(text, px)
-        box = _make_box(comment, w, width, config)
-        span = min(lane_count, math.ceil(h / lane_h))
-        lane = _choose_lane(lanes, box, span, comment.mode, config.anti_overlap)
-        if lane is None:
-            dropped["no room"] += 1
-            continue
-        for i in range(lane, lane + span):
-            lanes[i] = box
-        heapq.heappush(on_screen, box.end)
-        y = lane * lane_h if comment.mode != "bottom" else min(lane + span, lane_count) * lane_h - h
-        x0 = {"scroll": float(width), "reverse": float(-w)}.get(comment.mode, (width - w) / 2)
-        placements.append(Placement(
-            index, text, comment.mode, comment.color, stroke_colour(comment.color), px, stroke_px,
-            lane, span, max(0, y), w, h, baseline, box.start, box.end, x0, box.speed * box.direction))
-    dropped = Counter({k: v for k, v in dropped.items() if v})
-    return Schedule(width, height, config, font_file, lane_h, placements, dropped)
+    engine = Layouter(shape, config, font)
+    for index in sorted(range(len(comments)), key=lambda i: comments[i].time_s):
+        engine.place(index, comments[index])
+    return engine.schedule()
 
 
 def _make_box(comment: Comment, w: int, screen_w: int, config: LayoutConfig) -> _Box:

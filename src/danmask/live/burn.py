@@ -34,8 +34,9 @@ class BurnIn(threading.Thread):
         h, w = shape
         self.info = VideoInfo(path=output, width=w, height=h, rotation=0, avg_fps=NOMINAL_RATE, duration_s=None, frames=None,
                               time_base=TIME_BASE, codec="h264", has_audio=False)
-        self.output, self.comments = output, comments
+        self.output = output
         self.compositor = DanmakuCompositor(comments.font_file, comments.config.opacity)
+        self.window = comments.window()
         self.slot: Newest[tuple[VideoFrame, np.ndarray]] = Newest()
         self.written = 0
         self.error: BaseException | None = None
@@ -58,7 +59,7 @@ class BurnIn(threading.Thread):
             yield item
 
     def _paint(self, rgb: np.ndarray, mask: np.ndarray, t: float) -> None:
-        self.compositor.composite(rgb, mask, self.comments.active(t), t)
+        self.compositor.composite(rgb, mask, self.window.at(t), t)
 
     def finish(self) -> None:
         """Encode what is queued, flush and close the file."""

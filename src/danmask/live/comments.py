@@ -1,45 +1,61 @@
-"""Viewers' comments on a live stream, laid out by the one layout engine as they come.
+"""The comments of a live session, laid out by the one layout engine as the stream reaches them.
 
-A viewer's comment comes checked by the page server (as the service checks its comments) and timed by the server
-at the stream's present (`t`, the session clock of the newest masked frame), never by the client. Comments arrive in time order, so laying the whole list out again
-leaves every earlier placement where it was (the engine places in time order, file order breaking ties) and only
-the new comment's placement is new: that one is broadcast. The price: each comment lays out the session's comments
-again, which costs about 0.9 s once a session holds 10,000 (2-core machine); an engine that keeps its lane state
-between calls would make it constant.
+The engine places comments in time order, so a live session feeds it in time order: the comments given at the start
+(a comment file; times from the first frame) when the stream reaches their time, and each viewer's comment at the
+stream's present (the session clock of the newest masked frame, never the client's). `danmaku.layout.Layouter`
+keeps its lane state between comments, so each one costs the same however long the session, and lands exactly
+where a layout of the whole list would put it: a placement, once broadcast, never moves.
 """
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 
 from ..danmaku.comments import Comment
-from ..danmaku.layout import LayoutConfig, Placement, Schedule, layout
+from ..danmaku.layout import ActiveWindow, LayoutConfig, Layouter, Placement
 
 
 class LiveComments:
-    """The comments of one live session and their layout on a `shape` (h, w) picture; thread-safe."""
+    """One session's comments on a `shape` (h, w) picture; thread-safe."""
 
     def __init__(self, shape: tuple[int, int], config: LayoutConfig | None = None, font: str | Path | None = None,
-                 initial: Sequence[Comment] = ()) -> None:
-        self.shape, self.config = shape, config or LayoutConfig()
+                 scheduled: Sequence[Comment] = ()) -> None:
+        self._engine = Layouter(shape, config, font)
+        self.shape, self.config, self.font_file = shape, self._engine.config, self._engine.font_file
+        self._pending = deque(sorted(scheduled, key=lambda c: c.time_s))
+        self._offered = 0
         self._lock = threading.Lock()
-        self._comments = sorted(initial, key=lambda c: c.time_s)
-        self.schedule: Schedule = layout(self._comments, shape, self.config, font)
-        self.font_file = self.schedule.font_file
 
-    def add(self, t: float, mode: str, colour: int, text: str) -> list[Placement]:
-        """Add a checked comment at session time `t`; returns the new placements (none when it did not fit)."""
+    def advance(self, t: float) -> list[Placement]:
+        """Place the scheduled comments due by session time `t`; returns their placements (to broadcast)."""
         with self._lock:
-            self._comments.append(Comment(t, mode, text, color=colour))
-            before = {p.index for p in self.schedule.placements}
-            self.schedule = layout(self._comments, self.shape, self.config, self.font_file)
-            return [p for p in self.schedule.placements if p.index not in before]
+            return self._due(t)
+
+    def add(self, t: float, mode: str, colour: int, text: str) -> tuple[list[Placement], Placement | None]:
+        """A viewer's checked comment at session time `t`: (placements of the scheduled comments due by then, the
+        viewer's placement or None when there was no room)."""
+        with self._lock:
+            due = self._due(t)
+            return due, self._place(Comment(t, mode, text, color=colour))
 
     def placements(self) -> list[Placement]:
         with self._lock:
-            return list(self.schedule.placements)
+            return list(self._engine.placements)
 
-    def active(self, t: float) -> list[Placement]:
-        """Placements on screen at `t`, oldest first (the burn-in's drawing order)."""
-        return [p for p in self.placements() if p.start <= t < p.end]
+    def window(self) -> ActiveWindow:
+        """The placements on screen at non-decreasing times, as the session goes on (one reader: the burn-in)."""
+        return ActiveWindow(self._engine.placements)  # the engine appends to this very list
+
+    def _due(self, t: float) -> list[Placement]:
+        placed = []
+        while self._pending and self._pending[0].time_s <= t:
+            placement = self._place(self._pending.popleft())
+            if placement is not None:
+                placed.append(placement)
+        return placed
+
+    def _place(self, comment: Comment) -> Placement | None:
+        self._offered += 1
+        return self._engine.place(self._offered - 1, comment)

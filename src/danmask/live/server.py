@@ -39,6 +39,7 @@ from ..danmaku.player import CSP
 from ..errors import CommentError, DanmaskError
 from ..pipeline import default_mask_size
 from ..serve.comments import MAX_CHARS, RateLimit, check_comment
+from ..danmaku.layout import Placement
 from .comments import LiveComments
 from .newest import Newest
 
@@ -100,7 +101,7 @@ class _Viewer:
 
 
 class Hub:
-    """The open pages; frames come from the encoder thread, comments from the event loop itself."""
+    """The open pages; frames come from the encoder thread, placements from the session and the comment workers."""
 
     def __init__(self) -> None:
         self.viewers: set[_Viewer] = set()
@@ -116,9 +117,13 @@ class Hub:
             viewer.frame = data
             viewer.wake.set()
 
-    def broadcast(self, message: dict) -> None:
-        """On the event loop: `message` as JSON to every page."""
-        text = json.dumps(message, ensure_ascii=False)
+    def announce(self, placements: list[Placement]) -> None:
+        """From any thread: new placements to every open page (a page that opens later gets them in its hello)."""
+        if placements and self.loop is not None:
+            text = json.dumps({"type": "items", "items": [asdict(p) for p in placements]}, ensure_ascii=False)
+            self.loop.call_soon_threadsafe(self._text, text)
+
+    def _text(self, text: str) -> None:
         for viewer in self.viewers:
             viewer.texts.append(text)
             viewer.wake.set()
@@ -163,9 +168,7 @@ def create_app(comments: LiveComments, hub: Hub, now: Callable[[], float], title
         try:
             while True:  # the layout runs in a worker thread: the loop keeps sending frames meanwhile
                 reply = await run_in_threadpool(_comment, await ws.receive_text(), client)
-                if reply["type"] == "items":
-                    hub.broadcast(reply)
-                else:
+                if reply is not None:
                     viewer.texts.append(json.dumps(reply, ensure_ascii=False))
                     viewer.wake.set()
         except WebSocketDisconnect:
@@ -174,8 +177,8 @@ def create_app(comments: LiveComments, hub: Hub, now: Callable[[], float], title
             hub.viewers.discard(viewer)
             pump.cancel()
 
-    def _comment(message: str, client: str) -> dict:
-        """Post one comment: the new placements for every page, or an error for the poster alone."""
+    def _comment(message: str, client: str) -> dict | None:
+        """Post one comment (its placement is announced to every page); an error goes to the poster alone."""
         try:
             body = json.loads(message)
         except ValueError:
@@ -189,10 +192,9 @@ def create_app(comments: LiveComments, hub: Hub, now: Callable[[], float], title
             return {"type": "error", "error": str(exc)}
         if not limiter.allow(client):
             return {"type": "error", "error": "too many comments: wait a few seconds"}
-        placed = comments.add(t, mode, colour, text)
-        if not placed:
-            return {"type": "error", "error": "no room on screen for that comment now"}
-        return {"type": "items", "items": [asdict(p) for p in placed]}
+        due, placed = comments.add(t, mode, colour, text)
+        hub.announce([*due, placed] if placed is not None else due)  # to every page, the poster's too
+        return None if placed is not None else {"type": "error", "error": "no room on screen for that comment now"}
 
     return app
 
@@ -235,6 +237,10 @@ class LiveServer:
                 raise DanmaskError("the live page server did not start")
             time.sleep(0.02)
         return self
+
+    def announce(self, placements: list[Placement]) -> None:
+        """Scheduled comments the stream has reached, to every open page."""
+        self.hub.announce(placements)
 
     def publish(self, pts: int, time_base, t: float, rgb: np.ndarray, mask: np.ndarray, latency_ms: float) -> None:
         """Hand the newest masked frame to the pages (encoded in the encoder thread; skipped while nobody

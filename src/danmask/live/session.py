@@ -42,11 +42,13 @@ class _Outputs:
     burn: BurnIn | None = None
 
     def feed(self, item: Captured, rgb: np.ndarray, mask: np.ndarray, latency_s: float) -> None:
+        due = self.comments.advance(item.t)
         if self.burn is not None:
             if self.burn.error is not None:
                 raise self.burn.error
             self.burn.put(rgb, item.t, mask)
         if self.server is not None:
+            self.server.announce(due)
             self.server.publish(item.pts, item.time_base, item.t, rgb, mask, latency_s * 1000.0)
 
     def close(self) -> None:
@@ -92,7 +94,7 @@ def run_live(
         serve: serve the live page on `host`:`port` (0 picks a free port); `on_serving(url)` is called once it
             listens (after the first frame: the page needs the picture's size).
         output: a video file to write the stream to with the danmaku burned in.
-        comments: comments to show from the start (times in session seconds from the first frame).
+        comments: comments to show as the stream reaches their times (seconds from the first frame).
         layout, font: danmaku layout settings and font (see `danmaku.layout`).
         duration: stop after this many seconds of the source's own time (None: until it ends).
         timeout: seconds to wait for a network source to open, and for each read after.
