@@ -86,7 +86,7 @@ def _normalise_rotation(degrees: float) -> int:
     return int(round(degrees / 90.0)) % 4 * 90
 
 
-def _rotation_of(frame: av.VideoFrame, stream: av.video.stream.VideoStream) -> int:
+def rotation_of(frame: av.VideoFrame, stream: av.video.stream.VideoStream) -> int:
     """Display-matrix rotation of the frame, falling back to the legacy `rotate` tag (clockwise degrees)."""
     try:
         rotation = frame.rotation
@@ -100,7 +100,8 @@ def _rotation_of(frame: av.VideoFrame, stream: av.video.stream.VideoStream) -> i
     return _normalise_rotation(rotation)
 
 
-def _apply_rotation(rgb: np.ndarray, rotation: int) -> np.ndarray:
+def apply_rotation(rgb: np.ndarray, rotation: int) -> np.ndarray:
+    """Decoded pixels -> displayed ones: `rotation` degrees counter-clockwise (from `rotation_of`)."""
     if rotation == 0:
         return rgb
     return np.ascontiguousarray(np.rot90(rgb, k=rotation // 90))
@@ -124,7 +125,7 @@ def probe(path: str | Path) -> VideoInfo:
     with _open(path) as container:
         stream = _video_stream(container, path)
         first = _first_frame(container, stream, path)
-        rotation = _rotation_of(first, stream)
+        rotation = rotation_of(first, stream)
         w, h = (first.width, first.height) if rotation in (0, 180) else (first.height, first.width)
         fps = Fraction(stream.average_rate) if stream.average_rate else None
         duration = _duration_s(container, stream)
@@ -176,8 +177,8 @@ def iter_frames(path: str | Path, start: int | None = None, end: int | None = No
             if end is not None and pts >= end:
                 return
             if rotation is None:
-                rotation = _rotation_of(frame, stream)
-            rgb = _apply_rotation(frame.to_ndarray(format="rgb24"), rotation)
+                rotation = rotation_of(frame, stream)
+            rgb = apply_rotation(frame.to_ndarray(format="rgb24"), rotation)
             yield VideoFrame(rgb=rgb, pts=int(pts), time_base=time_base, time=float(pts * time_base), index=index)
             index, last_pts = index + 1, pts
         where = f"after frame {index}" if index else "before the first frame"

@@ -104,7 +104,7 @@ def render_video(
         compositor = DanmakuCompositor(schedule.font_file, config.opacity)
         window = schedule.active()
         started = time.perf_counter()
-        with _Writer(video, output, info, crf) as writer:
+        with VideoWriter(video, output, info, crf) as writer:
             count = writer.write_all(frames, lambda rgb, mask, t: compositor.composite(rgb, mask, window.at(t), t),
                                      progress)
     return RenderResult(output, count, time.perf_counter() - started, schedule, writer.audio_mode,
@@ -136,7 +136,7 @@ def reencode_for_browser(video: str | Path, output: str | Path, progress: bool =
     video, output = Path(video), Path(output)
     info = probe(video)
     even = replace(info, width=info.width - info.width % 2, height=info.height - info.height % 2)
-    with _Writer(video, output, even, crf=20) as writer:
+    with VideoWriter(video, output, even, crf=20) as writer:
         writer.write_all(((frame, None) for frame in iter_frames(video)), None, progress)
     return probe(output)
 
@@ -171,14 +171,15 @@ def _frames_with_masks(video: Path, track: MaskTrack | TrackReader | None, model
     return ((frame, to_uint8(mask)) for frame, mask in iter_masks(video, model or DEFAULT_MODEL, **segmentation))
 
 
-class _Writer:
-    """The output container: an H.264 stream with the source timestamps plus the source audio."""
+class VideoWriter:
+    """The output container: an H.264 stream with the source timestamps plus the source audio (`danmask render`,
+    the browser copy of `danmask play`, and `danmask live -o`, which has no audio)."""
 
     def __init__(self, source: Path, output: Path, info: VideoInfo, crf: int) -> None:
         self.source, self.output, self.info, self.crf = source, output, info, crf
         self.audio_mode = "none"
 
-    def __enter__(self) -> "_Writer":
+    def __enter__(self) -> "VideoWriter":
         try:
             self.container = av.open(str(self.output), "w")
         except (av.error.FFmpegError, OSError, ValueError) as exc:

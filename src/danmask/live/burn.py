@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..danmaku.render import _Writer
+from ..danmaku.render import VideoWriter
 from ..danmaku.sprites import DanmakuCompositor
 from ..video import VideoFrame, VideoInfo
 from .comments import LiveComments
@@ -48,7 +48,7 @@ class BurnIn(threading.Thread):
 
     def run(self) -> None:
         try:
-            with _Writer(self.output, self.output, self.info, CRF) as writer:
+            with VideoWriter(self.output, self.output, self.info, CRF) as writer:
                 self.written = writer.write_all(self._frames(), self._paint, progress=False)
         except Exception as exc:  # re-raised on the model's thread by the session
             self.error = exc

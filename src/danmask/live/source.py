@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from ..errors import VideoError
-from ..video import _apply_rotation, _rotation_of, error_text
+from ..video import apply_rotation, error_text, rotation_of
 
 STREAM_SCHEMES = ("udp", "rtp", "rtsp", "rtmp", "rtmps", "srt", "http", "https", "tcp")
 MAX_GAP_S = 2.0  # a pts jump larger than this (or backwards) is a discontinuity, not elapsed time
@@ -65,7 +65,7 @@ class Captured:
             rgb = cv2.cvtColor(frame.to_ndarray(), cv2.COLOR_YUV2RGB_I420)
         else:
             rgb = frame.to_ndarray(format="rgb24")
-        rgb = _apply_rotation(rgb, self.rotation)
+        rgb = apply_rotation(rgb, self.rotation)
         rgb.flags.writeable = False
         return rgb
 
@@ -158,7 +158,7 @@ def capture(source: str, *, realtime: bool = False, timeout_s: float = 5.0,
             t, jump = step
             last_pts = pts
             if rotation is None:
-                rotation = _rotation_of(frame, stream)
+                rotation = rotation_of(frame, stream)
             if realtime:
                 start_wall = start_wall if start_wall is not None else time.perf_counter() - t
                 time.sleep(max(0.0, start_wall + t - time.perf_counter()))
