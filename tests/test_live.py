@@ -202,6 +202,14 @@ def test_realtime_file_is_paced_and_burned_in_behind_the_person(clip, tmp_path):
     assert 0 < checked <= summary["masked"]
 
 
+def test_run_live_is_public():
+    import danmask
+    from danmask.live import LiveStats, run_live
+
+    assert {"run_live", "LiveStats"} <= set(danmask.__all__)
+    assert danmask.run_live is run_live and danmask.LiveStats is LiveStats
+
+
 def test_live_comments_land_where_a_layout_of_the_whole_list_puts_them():
     """Scheduled comments placed as the stream reaches them, viewers' comments at the present, one at a time: the
     same placements as laying out everything at once (so a placement, once broadcast, never has to move)."""

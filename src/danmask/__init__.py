@@ -15,6 +15,8 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "segment_video": "pipeline",
     "iter_masks": "pipeline",
+    "run_live": "live",
+    "LiveStats": "live",
     "Segmenter": "segmenter",
     "TemporalConfig": "segmenter",
     "MaskTrack": "track",
