@@ -39,26 +39,35 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
 class UdpStream(threading.Thread):
     """PyAV sending a clip as MPEG-TS over UDP to 127.0.0.1, in real time, looping, until `stop` (or `frames`)."""
 
-    def __init__(self, clip: Path, frames: int | None = None) -> None:
+    def __init__(self, clip: Path, frames: int | None = None, restart_every: int | None = None) -> None:
         super().__init__(daemon=True)
+        self.restart_every = restart_every  # frames per "broadcast": then a new muxer whose pts start again at 0
         self.port = free_port(socket.SOCK_DGRAM)
         self.url = f"udp://127.0.0.1:{self.port}"
         self.images = [f.rgb for f in iter_frames(clip)]
         self.frames, self.sent = frames, 0
         self.stopping = threading.Event()
 
-    def run(self) -> None:
+    def _open(self):
         out = av.open(f"{self.url}?pkt_size=1316", "w", format="mpegts")
         stream = out.add_stream("libx264", rate=30)
         stream.height, stream.width = self.images[0].shape[:2]
         stream.pix_fmt = "yuv420p"
         stream.options = {"g": "10", "preset": "ultrafast", "tune": "zerolatency"}
-        start = time.perf_counter()
+        return out, stream
+
+    def run(self) -> None:
+        out, stream = self._open()
+        start, pts = time.perf_counter(), 0
         while not self.stopping.is_set() and (self.frames is None or self.sent < self.frames):
+            if self.restart_every and pts == self.restart_every:
+                out.mux(stream.encode())
+                out.close()
+                (out, stream), pts = self._open(), 0
             frame = av.VideoFrame.from_ndarray(self.images[self.sent % len(self.images)], format="rgb24")
-            frame.pts = self.sent
+            frame.pts = pts
             out.mux(stream.encode(frame))
-            self.sent += 1
+            self.sent, pts = self.sent + 1, pts + 1
             time.sleep(max(0.0, start + self.sent / 30 - time.perf_counter()))
         out.close()
 
@@ -95,6 +104,34 @@ def test_udp_stream_gives_json_stats(clip):
     check_stats(stats)
     assert 45 <= stats["frames"] <= 75  # 2 s of a 30 fps stream, joined mid-way at a keyframe
     assert stats["masked"] >= stats["frames"] // 2  # the fast model on 320x180 keeps up, even on a busy CI box
+
+
+def test_a_restarted_broadcast_is_a_discontinuity_not_a_time_warp(clip):
+    """The sender starts a new stream every second (pts back to 0): the session clock keeps going forward and the
+    temporal stage starts afresh each time."""
+    from danmask.live import run_live
+
+    sender = UdpStream(clip.path, restart_every=30)
+    sender.start()
+    try:
+        stats = run_live(sender.url, duration=3.2, timeout=10)
+    finally:
+        sender.stop()
+    check_stats(stats.summary())
+    assert stats.discontinuities >= 2
+    assert stats.frames >= 75
+
+
+def test_session_clock():
+    from danmask.live.source import _Clock
+
+    clock = _Clock(step_s=0.25)  # binary fractions: exact sums
+    assert [clock.advance(t) for t in (10.0, 10.25, 10.25, 10.5)] == [(0.0, False), (0.25, False), None,
+                                                                     (0.5, False)]
+    assert clock.advance(0.0) == (0.75, True)  # pts restarted: one nominal frame later, flagged
+    assert clock.advance(0.25) == (1.0, False)
+    assert clock.advance(5.0) == (1.25, True)  # a jump forward of more than 2 s is not elapsed time either
+    assert clock.advance(6.5) == (2.75, False)  # 1.5 s is (a stalled source)
 
 
 def test_a_stream_that_stops_is_one_line(clip, capsys):
