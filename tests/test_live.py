@@ -295,6 +295,7 @@ def receive_json(ws, kind: str) -> dict:
 
 def test_frames_reach_the_page_with_their_own_mask(page_server):
     from danmask.live.server import frame_message
+    from danmask.live.source import Captured
 
     rgb = np.zeros((90, 160, 3), np.uint8)
     rgb[:, 80:] = (200, 40, 40)
@@ -303,7 +304,8 @@ def test_frames_reach_the_page_with_their_own_mask(page_server):
     with connect(page_server) as ws:
         hello = receive_json(ws, "hello")
         assert (hello["width"], hello["height"]) == (160, 90) and hello["max_chars"] == 100
-        page_server.publish(1234, Fraction(1, 90000), 0.5, rgb, mask, 7.5)
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        page_server.publish(Captured(frame, 1234, Fraction(1, 90000), 0.5, time.perf_counter(), False, 0), mask, 7.5)
         data = ws.recv(timeout=5)
     length = struct.unpack(">I", data[:4])[0]
     header = json.loads(data[4:4 + length])
@@ -433,7 +435,10 @@ _CHECK_FRAME_JS = """() => {
   const layer = document.getElementById('danmaku');
   const { width, height } = layer;
   const drawn = layer.getContext('2d').getImageData(0, 0, width, height).data;
-  const mask = state.maskCanvas.getContext('2d').getImageData(0, 0, width, height).data;
+  const scaled = new OffscreenCanvas(width, height).getContext('2d');  // the mask as the layer's cut used it
+  scaled.imageSmoothingEnabled = true;
+  scaled.drawImage(state.shown.mask, 0, 0, width, height);
+  const mask = scaled.getImageData(0, 0, width, height).data;
   let person = 0, comment = 0, over = 0;
   const personRows = [];
   for (let i = 3; i < drawn.length; i += 4) {
@@ -458,6 +463,8 @@ def test_masks_arrive_for_the_frames_on_screen(live_page):
     shown = page.evaluate("window.danmaskLive.stats")
     page.close()
     assert shown["shown"] >= 10
+    on_screen = np.array(shown["screenMs"])  # a frame's arrival at the server -> drawn on the page (one clock)
+    assert on_screen.min() > 0 and np.percentile(on_screen, 95) < 1000, on_screen
     for check in checks:
         assert check["pts"] == check["maskPts"]
         shown_at = check["pts"] * check["tb"][0] / check["tb"][1]

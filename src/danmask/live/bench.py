@@ -14,6 +14,8 @@ import json
 import os
 import sys
 import tempfile
+import threading
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -59,17 +61,49 @@ def scaled_clip(source: Path | None, height: int, seconds: float, out: Path) -> 
     return f"{source.name} ({info.width}x{info.height}) scaled to {width}x{height}"
 
 
-def bench_live(source: Path | None = None, seconds: float = 10.0, repeat: int = 2, model: str = FAST_MODEL) -> dict:
-    """Every run's summary (see `LiveStats.summary`) per height, with the clip and the machine."""
+def with_page(clip: Path, model: str) -> dict:
+    """One run with the live page open in headless Chromium: the run's summary plus what the page saw (frames
+    shown, and how long after its arrival at the server each frame was on the page: same machine, same clock)."""
+    import numpy as np
+
+    from ..danmaku.browser import launch_chromium
+
+    served: list[str] = []
+    result: dict = {}
+
+    def session() -> None:
+        result["stats"] = run_live(clip, model, realtime=True, serve=True, port=0, on_serving=served.append)
+
+    runner = threading.Thread(target=session, daemon=True)
+    with launch_chromium() as browser:
+        runner.start()
+        while not served and runner.is_alive():
+            time.sleep(0.01)
+        page = browser.new_page()
+        page.goto(served[0])
+        runner.join()
+        seen = page.evaluate("window.danmaskLive.stats")
+    if "stats" not in result:
+        raise DanmaskError("the live run with a page failed")
+    screen = np.asarray(seen["screenMs"])
+    return {**result["stats"].summary(), "page_frames": seen["shown"],
+            "screen_ms_p50": round(float(np.percentile(screen, 50)), 1) if screen.size else None,
+            "screen_ms_p95": round(float(np.percentile(screen, 95)), 1) if screen.size else None}
+
+
+def bench_live(source: Path | None = None, seconds: float = 10.0, repeat: int = 2, model: str = FAST_MODEL,
+               page: bool = False) -> dict:
+    """Every run's summary (see `LiveStats.summary`) per height, with the clip and the machine; with `page`, one
+    more run per height with the live page open in headless Chromium (`with_page`)."""
     runs = []
     with tempfile.TemporaryDirectory(prefix="danmask-live-bench-") as work:
         for height in HEIGHTS:
             clip = Path(work) / f"{height}p.mp4"
             what = scaled_clip(source, height, seconds, clip)
-            for _ in range(repeat):
+            for run in range(repeat + page):
                 load = round(os.getloadavg()[0], 2)
-                runs.append({"height": height, "clip": what, "load_avg_1m": load,
-                             **run_live(clip, model, realtime=True).summary()})
+                summary = with_page(clip, model) if run == repeat else run_live(clip, model, realtime=True).summary()
+                runs.append({"height": height, "clip": what, "load_avg_1m": load, **summary})
     return {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "model": model,
             "machine": machine_description(), "runs": runs}
 
@@ -77,8 +111,9 @@ def bench_live(source: Path | None = None, seconds: float = 10.0, repeat: int = 
 def markdown_section(result: dict) -> str:
     m = result["machine"]
     rows = "\n".join(
-        f"| {r['clip']} | {r['frames']} | {100 * r['masked_share']:.1f} % | {r['latency_ms_p50']} | "
-        f"{r['latency_ms_p95']} | {r['fps']} | {r['load_avg_1m']} |" for r in result["runs"])
+        f"| {r['clip']}{' + page' if 'page_frames' in r else ''} | {r['frames']} | {100 * r['masked_share']:.1f} % | "
+        f"{r['latency_ms_p50']} | {r['latency_ms_p95']} | {r['fps']} | {_page_cell(r)} | {r['load_avg_1m']} |"
+        for r in result["runs"])
     return f"""
 ## {result['date']}: live (`run_live`, realtime, {result['model']})
 
@@ -87,10 +122,19 @@ Machine: {m['cpu']}, {m['cores']} cores, {m['ram_gib']} GiB RAM, {m['os']}; Pyth
 Latency runs from a frame's arrival (decoded, released at its own time) to its mask; frames the model had no time
 for are dropped (the newest frame wins). Shared machine: runs vary with the load average (last column).
 
-| clip | frames | masked | latency p50, ms | latency p95, ms | masks/s | load avg |
-|---|---:|---:|---:|---:|---:|---:|
+A "+ page" run has the live page open in headless Chromium: the frames it showed, and how long after its arrival
+each frame was on the page (p50/p95: JPEG encoding, the WebSocket, decoding and drawing).
+
+| clip | frames | masked | latency p50, ms | latency p95, ms | masks/s | page: frames, on screen p50/p95 ms | load avg |
+|---|---:|---:|---:|---:|---:|---:|---:|
 {rows}
 """
+
+
+def _page_cell(run: dict) -> str:
+    if "page_frames" not in run:
+        return ""
+    return f"{run['page_frames']}, {run['screen_ms_p50']} / {run['screen_ms_p95']}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=positive_float, default=10.0, help="seconds of the clip to play (default 10)")
     parser.add_argument("--repeat", type=int_at_least(1), default=2, help="runs per size (default 2)")
     parser.add_argument("-o", "--output", default="BENCHMARKS.md", help="file to append to (default BENCHMARKS.md)")
+    parser.add_argument("--page", action="store_true",
+                        help="one more run per size with the live page open in headless Chromium")
     parser.add_argument("--no-append", action="store_true", help="only print")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
     args = parser.parse_args(argv)
@@ -107,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     if source is None and (data := shared_data_dir()) is not None:
         source = next((data / "clips" / n for n in LIVE_CLIPS if (data / "clips" / n).is_file()), None)
     try:
-        result = bench_live(source, args.seconds, args.repeat)
+        result = bench_live(source, args.seconds, args.repeat, page=args.page)
         section = markdown_section(result)
         if not args.no_append:
             append_section(Path(args.output), section)

@@ -42,6 +42,7 @@ from ..serve.comments import MAX_CHARS, RateLimit, check_comment
 from ..danmaku.layout import Placement
 from .comments import LiveComments
 from .newest import Newest
+from .source import Captured
 
 STATIC_DIR = Path(__file__).with_name("static")
 PAGE_FILES = {"/": ("live.html", "text/html"), "/live.js": ("live.js", "text/javascript"),
@@ -55,12 +56,14 @@ MAX_MESSAGE_BYTES = 1 << 14  # what a page may send: one comment
 START_TIMEOUT_S = 10.0
 
 
-def frame_message(pts: int, time_base, t: float, rgb: np.ndarray, mask: np.ndarray, latency_ms: float) -> bytes:
+def frame_message(pts: int, time_base, t: float, rgb: np.ndarray, mask: np.ndarray, latency_ms: float,
+                  arrived_ms: float = 0.0) -> bytes:
     """One binary message: u32 header length (big-endian), JSON header, JPEG of the frame (at most PAGE_LONG_SIDE
     px on the long side), PNG of its mask (alpha).
 
-    The header carries pts (with time_base as [num, den]), the session time t, the byte lengths, and the mask's
-    capture-to-ready latency.
+    The header carries pts (with time_base as [num, den]), the session time t, the byte lengths, the mask's
+    capture-to-ready latency, and when the frame arrived (ms since the epoch: a page on the same machine can tell
+    how long after its arrival a frame reached the screen).
     """
     h, w = default_mask_size(rgb.shape[:2], PAGE_LONG_SIDE)
     if (h, w) != rgb.shape[:2]:
@@ -73,7 +76,8 @@ def frame_message(pts: int, time_base, t: float, rgb: np.ndarray, mask: np.ndarr
     if not (ok and ok2):
         raise DanmaskError("cannot encode a frame for the live page")
     header = json.dumps({"pts": pts, "tb": [time_base.numerator, time_base.denominator], "t": t,
-                         "jpeg": len(jpeg), "mask": len(png), "latency_ms": round(latency_ms, 2)}).encode()
+                         "jpeg": len(jpeg), "mask": len(png), "latency_ms": round(latency_ms, 2),
+                         "arrived_ms": round(arrived_ms, 1)}).encode()
     return struct.pack(">I", len(header)) + header + jpeg.tobytes() + png.tobytes()
 
 
@@ -242,19 +246,21 @@ class LiveServer:
         """Scheduled comments the stream has reached, to every open page."""
         self.hub.announce(placements)
 
-    def publish(self, pts: int, time_base, t: float, rgb: np.ndarray, mask: np.ndarray, latency_ms: float) -> None:
-        """Hand the newest masked frame to the pages (encoded in the encoder thread; skipped while nobody
-        watches, replaced if the encoder is still busy with the previous one)."""
-        self.now = t
+    def publish(self, item: Captured, mask: np.ndarray, latency_ms: float) -> None:
+        """Hand the newest masked frame to the pages. The encoder thread converts it from YUV straight to the
+        page's size and encodes it, off the model's thread; nothing is done while nobody watches, and a frame the
+        encoder had no time for is replaced by the next."""
+        self.now = item.t
         if self.hub.viewers:
-            self.frames.put((pts, time_base, t, rgb, mask, latency_ms))
+            arrived_ms = time.time() * 1000.0 - latency_ms  # the mask is ready now
+            self.frames.put((item, mask, latency_ms, arrived_ms))
 
     def _encode(self) -> None:
-        while True:
-            item = self.frames.get()
-            if item is None:
-                return
-            self.hub.send_frame(frame_message(*item))
+        while (queued := self.frames.get()) is not None:
+            item, mask, latency_ms, arrived_ms = queued
+            page = default_mask_size(item.shape, PAGE_LONG_SIDE)
+            rgb = item.rgb(page if page != item.shape else None)
+            self.hub.send_frame(frame_message(item.pts, item.time_base, item.t, rgb, mask, latency_ms, arrived_ms))
 
     def stop(self) -> None:
         self.frames.close()

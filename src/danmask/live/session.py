@@ -49,7 +49,7 @@ class _Outputs:
             self.burn.put(rgb, item.t, mask)
         if self.server is not None:
             self.server.announce(due)
-            self.server.publish(item.pts, item.time_base, item.t, rgb, mask, latency_s * 1000.0)
+            self.server.publish(item, mask, latency_s * 1000.0)
 
     def close(self) -> None:
         if self.server is not None:
@@ -131,7 +131,7 @@ def run_live(
                 continue
             if segmenter is None:
                 segmenter = Segmenter(seg_model, config, mask_size or default_mask_size(item.shape))
-                full = serve or output is not None or segmenter.tracks_people
+                full = output is not None or segmenter.tracks_people  # the page converts its own copy
                 view = None if full else _model_view(item.shape, segmenter.model.spec.input_size)
                 outputs = _start_outputs(item.shape, serve=serve, host=host, port=port, output=output,
                                          comments=comments, layout=layout, font=font, comment_rate=comment_rate,

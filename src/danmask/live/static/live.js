@@ -29,14 +29,15 @@ const state = {
   decoding: false,
   showDanmaku: true,
   useMask: true,
-  maskCanvas: document.createElement("canvas"),
+  drawnLast: 0, // comments drawn at the last draw (an empty layer is not cleared again)
   listKey: "",
 };
 
-// Counters read by tests (no effect on drawing): frames shown, masks applied and for which pts, and when this
-// page last sent a comment (ms since the epoch; each received placement gets its arrival time, `arrived`).
+// Counters read by tests (no effect on drawing): frames shown, masks applied and for which pts, how long after
+// its arrival at the server each frame reached this screen (meaningful when both share a clock: the same machine),
+// and when this page last sent a comment (ms since the epoch; each received placement gets its `arrived` time).
 const stats = { received: 0, shown: 0, skipped: 0, masked: 0, pts: null, tb: null, maskPts: null, latencyMs: null,
-                drawn: 0, sentAt: null };
+                drawn: 0, sentAt: null, screenMs: [] }; // screenMs: arrival at the server -> on this screen
 const epochMs = () => performance.timeOrigin + performance.now();
 window.danmaskLive = { state, stats };
 
@@ -55,10 +56,8 @@ function onText(message) {
     state.hello = message;
     document.title = `${message.title} · danmask live`;
     $("title").textContent = `${message.title} (live)`;
-    for (const canvas of [picture, layer]) {
-      canvas.width = message.width;
-      canvas.height = message.height;
-    }
+    layer.width = message.width;
+    layer.height = message.height;
     $("stage").style.aspectRatio = `${message.width} / ${message.height}`;
     $("comment-text").maxLength = message.max_chars;
     layer.style.opacity = message.opacity;
@@ -102,18 +101,26 @@ async function decodeNewest() {
     state.pending = null;
     const [pictureBitmap, maskBitmap] = await Promise.all([createImageBitmap(jpeg), createImageBitmap(mask)]);
     await new Promise((resolve) => requestAnimationFrame(resolve));
-    show({ pts: header.pts, tb: header.tb, t: header.t, latencyMs: header.latency_ms, picture: pictureBitmap, mask: maskBitmap });
+    show({ pts: header.pts, tb: header.tb, t: header.t, latencyMs: header.latency_ms, picture: pictureBitmap,
+           mask: maskBitmap });
+    if (stats.screenMs.length < 10000) stats.screenMs.push(epochMs() - header.arrived_ms);
   }
   state.decoding = false;
 }
 
 // ------------------------------------------------------------------ drawing
 
+// The picture canvas takes the JPEG's own size (a plain copy; CSS scales both canvases to the stage), the layer
+// keeps the video's size (the layout's coordinates), and the mask bitmap is scaled onto the layer where it cuts.
 function show(frame) {
   const old = state.shown;
   state.shown = { ...frame, at: performance.now() };
-  pctx.drawImage(frame.picture, 0, 0, picture.width, picture.height);
-  paintMask(frame.mask);
+  if (picture.width !== frame.picture.width || picture.height !== frame.picture.height) {
+    picture.width = frame.picture.width;
+    picture.height = frame.picture.height;
+  }
+  pctx.drawImage(frame.picture, 0, 0);
+  state.drawnLast = -1; // a new mask: draw the layer even if it stays empty
   drawDanmaku(frame.t);
   if (old) {
     old.picture.close();
@@ -123,14 +130,6 @@ function show(frame) {
   stats.pts = frame.pts;
   stats.tb = frame.tb;
   stats.latencyMs = frame.latencyMs;
-}
-
-function paintMask(bitmap) {
-  state.maskCanvas.width = picture.width;
-  state.maskCanvas.height = picture.height;
-  const mctx = state.maskCanvas.getContext("2d");
-  mctx.imageSmoothingEnabled = true;
-  mctx.drawImage(bitmap, 0, 0, picture.width, picture.height);
 }
 
 // A comment drawn once into its own small canvas (text with outline), then only copied while it moves.
@@ -160,19 +159,21 @@ function activeAt(t) {
 
 // Comments at time t, cut by the mask of the frame on screen.
 function drawDanmaku(t) {
-  ctx.clearRect(0, 0, layer.width, layer.height);
   const active = state.showDanmaku ? activeAt(t) : [];
+  if (!active.length && !state.drawnLast) return; // still empty: nothing to clear (software canvases are slow)
+  ctx.clearRect(0, 0, layer.width, layer.height);
   for (const item of active) ctx.drawImage(sprite(item), Math.round(item.x0 + item.vx * (t - item.start)), item.y);
   const live = new Set(active.map((item) => item.index));
   for (const key of state.sprites.keys()) if (!live.has(key)) state.sprites.delete(key);
   if (active.length && state.useMask && state.shown) {
     ctx.globalCompositeOperation = "destination-out";
-    ctx.drawImage(state.maskCanvas, 0, 0);
+    ctx.imageSmoothingEnabled = true;
+    ctx.drawImage(state.shown.mask, 0, 0, layer.width, layer.height);
     ctx.globalCompositeOperation = "source-over";
     stats.masked++;
     stats.maskPts = state.shown.pts;
   }
-  stats.drawn = active.length;
+  stats.drawn = state.drawnLast = active.length;
   updateList(active);
 }
 
