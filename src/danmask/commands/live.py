@@ -4,9 +4,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from ._argtypes import int_between, positive_float
 from ._flags import add_output, add_quiet, add_segmentation, segmentation_options
+
+if TYPE_CHECKING:
+    from ..live import LiveStats
 
 DESCRIPTION = """\
 Segment the people of a live source as it arrives and show bullet comments flying behind them.
@@ -122,5 +126,5 @@ def _line(report: dict) -> str:
             f"p50 {report['latency_ms_p50']} ms, p95 {report['latency_ms_p95']} ms; {report['fps']} masks/s")
 
 
-def _progress(stats) -> None:
+def _progress(stats: LiveStats) -> None:
     print(f"\r{_line(stats.summary())}", end="", file=sys.stderr, flush=True)

@@ -32,13 +32,13 @@ class BurnIn(threading.Thread):
         super().__init__(name="danmask-live-burn", daemon=True)
         output = Path(output)
         h, w = shape
-        self.info = VideoInfo(path=output, width=w, height=h, rotation=0, avg_fps=NOMINAL_RATE, duration_s=None, frames=None,
-                              time_base=TIME_BASE, codec="h264", has_audio=False)
+        self.info = VideoInfo(path=output, width=w, height=h, rotation=0, avg_fps=NOMINAL_RATE, duration_s=None,
+                              frames=None, time_base=TIME_BASE, codec="h264", has_audio=False)
         self.output = output
         self.compositor = DanmakuCompositor(comments.font_file, comments.config.opacity)
         self.window = comments.window()
         self.slot: Newest[tuple[VideoFrame, np.ndarray]] = Newest()
-        self.written = 0
+        self.written = 0  # frames in the file (the encoder skips what it has no time for)
         self.error: BaseException | None = None
 
     def put(self, rgb: np.ndarray, t: float, mask: np.ndarray) -> None:

@@ -158,6 +158,7 @@ def run_live(
         stats.ended = time.perf_counter()
         if outputs is not None:
             outputs.close()
+            stats.written = outputs.burn.written if outputs.burn is not None else None
     return stats
 
 

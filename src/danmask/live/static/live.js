@@ -23,6 +23,7 @@ const MAX_AHEAD_S = 0.25;
 const state = {
   hello: null,
   items: [], // placements sorted by start (session seconds)
+  seen: new Set(), // indices of the placements received
   sprites: new Map(), // placement index -> pre-drawn canvas while it is on screen
   shown: null, // {pts, t, at, picture: ImageBitmap, mask: ImageBitmap}: the frame on screen
   pending: null, // the newest frame message not decoded yet
@@ -70,9 +71,12 @@ function onText(message) {
   }
 }
 
+// A placement can come twice (in the hello and in a broadcast made while the page connected): index is its key.
 function addItems(items) {
   const arrived = epochMs();
-  state.items.push(...items.map((item) => ({ ...item, arrived })));
+  const fresh = items.filter((item) => !state.seen.has(item.index));
+  for (const item of fresh) state.seen.add(item.index);
+  state.items.push(...fresh.map((item) => ({ ...item, arrived })));
   state.items.sort((a, b) => a.start - b.start);
 }
 
@@ -99,10 +103,16 @@ async function decodeNewest() {
   while (state.pending) {
     const { header, jpeg, mask } = state.pending;
     state.pending = null;
-    const [pictureBitmap, maskBitmap] = await Promise.all([createImageBitmap(jpeg), createImageBitmap(mask)]);
+    let bitmaps;
+    try {
+      bitmaps = await Promise.all([createImageBitmap(jpeg), createImageBitmap(mask)]);
+    } catch (error) { // a damaged frame is skipped; the next one is shown
+      setStatus("a frame could not be decoded: " + error.message);
+      continue;
+    }
     await new Promise((resolve) => requestAnimationFrame(resolve));
-    show({ pts: header.pts, tb: header.tb, t: header.t, latencyMs: header.latency_ms, picture: pictureBitmap,
-           mask: maskBitmap });
+    show({ pts: header.pts, tb: header.tb, t: header.t, latencyMs: header.latency_ms, picture: bitmaps[0],
+           mask: bitmaps[1] });
     if (stats.screenMs.length < 10000) stats.screenMs.push(epochMs() - header.arrived_ms);
   }
   state.decoding = false;
