@@ -193,14 +193,16 @@ def test_ctrl_c_ends_cleanly_with_the_summary(clip):
     check_stats(json.loads(out))
 
 
-@pytest.mark.parametrize("case", ["missing", "not a video", "file without --realtime", "nothing arrives"])
+@pytest.mark.parametrize("case", ["missing", "not a video", "file without --realtime", "nothing arrives",
+                                  "no such camera"])
 def test_a_source_that_cannot_be_opened_is_one_line(case, clip, tmp_path, capsys):
     junk = tmp_path / "junk.mp4"
     junk.write_text("not a video at all\n" * 50)
     args = {"missing": [str(tmp_path / "missing.mp4"), "--realtime"],
             "not a video": [str(junk), "--realtime"],
             "file without --realtime": [str(clip.path)],
-            "nothing arrives": [f"udp://127.0.0.1:{free_port(socket.SOCK_DGRAM)}", "--timeout", "0.5"]}[case]
+            "nothing arrives": [f"udp://127.0.0.1:{free_port(socket.SOCK_DGRAM)}", "--timeout", "0.5"],
+            "no such camera": ["/dev/video987"]}[case]
     assert main(["live", *args, "--json"]) == 2
     out, err = capsys.readouterr()
     assert out == ""
