@@ -231,7 +231,18 @@ class PersonTracker:
             if person.colours is not None:
                 self._next_id += 1
                 return person
-        return None
+        return self._start_unaligned(rgb, order[0], t)
+
+    def _start_unaligned(self, rgb: np.ndarray, best: PoseResult, t: float) -> Person | None:
+        """No turn aligned (a body the landmarks cannot follow: mid-spin, upside down): start from the detector's
+        crop at its most person-like turn. The track may be lost again next frame, which only costs a detection;
+        leaving the person out costs the viewer the main person."""
+        box = mask_box(best) if best.presence >= self.config.min_presence else None
+        colours = colour_histogram(rgb, best) if box is not None else None
+        if colours is None:
+            return None
+        self._next_id += 1
+        return Person(self._next_id - 1, best, box, t, colours=colours)
 
     @staticmethod
     def _next_roi(result: PoseResult, box: tuple[float, float, float, float], frame: tuple[int, int]) -> Roi:
