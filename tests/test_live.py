@@ -269,6 +269,19 @@ def test_live_comments_land_where_a_layout_of_the_whole_list_puts_them():
     assert 0 < len(placed) < len(offered)  # some were thinned or found no room: not a vacuous comparison
 
 
+def test_burn_in_to_a_growing_hls_playlist(clip, tmp_path):
+    from danmask.live import run_live
+
+    out = tmp_path / "hls" / "live.m3u8"
+    out.parent.mkdir()
+    stats = run_live(clip.path, realtime=True, output=out, comments=[Comment(0.0, "scroll", "弹幕")])
+    playlist = out.read_text()
+    segments = [line for line in playlist.splitlines() if line.endswith(".ts")]
+    assert "#EXT-X-PLAYLIST-TYPE:EVENT" in playlist and playlist.rstrip().endswith("#EXT-X-ENDLIST")
+    assert segments and all((out.parent / name).is_file() for name in segments)
+    assert sum(1 for _ in iter_frames(out)) == stats.written > 0
+
+
 # ------------------------------------------------------------------ the page server, over a real WebSocket
 
 

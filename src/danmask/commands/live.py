@@ -53,7 +53,8 @@ def register(subparsers) -> None:
     p.add_argument("--port", type=int_between(0, 65535), default=8767, help="port (default 8767; 0 picks a free one)")
     p.add_argument("--comment-rate", default="5/10", metavar="N/SECONDS",
                    help="comments one client may post per window (default 5/10)")
-    add_output(p, "also write the stream with the danmaku burned in (a video file)", metavar="OUT.mp4")
+    add_output(p, "also write the stream with the danmaku burned in: a video file, or OUT.m3u8 for an HLS playlist "
+                  "that grows as the stream goes", metavar="OUT.mp4")
     p.add_argument("-c", "--comments", metavar="FILE",
                    help="comments to show from the start (Bilibili XML/JSON, DPlayer v3 JSON; times from the first "
                         "frame)")

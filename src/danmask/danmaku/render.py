@@ -175,13 +175,17 @@ class VideoWriter:
     """The output container: an H.264 stream with the source timestamps plus the source audio (`danmask render`,
     the browser copy of `danmask play`, and `danmask live -o`, which has no audio)."""
 
-    def __init__(self, source: Path, output: Path, info: VideoInfo, crf: int) -> None:
+    def __init__(self, source: Path, output: Path, info: VideoInfo, crf: int, *,
+                 muxer_options: dict[str, str] | None = None, keyframe_every: int | None = None) -> None:
+        """`muxer_options` go to the container (e.g. an HLS playlist's segment length); `keyframe_every` frames
+        at most between keyframes (where such a muxer can cut), else x264's default."""
         self.source, self.output, self.info, self.crf = source, output, info, crf
+        self.muxer_options, self.keyframe_every = muxer_options or {}, keyframe_every
         self.audio_mode = "none"
 
     def __enter__(self) -> "VideoWriter":
         try:
-            self.container = av.open(str(self.output), "w")
+            self.container = av.open(str(self.output), "w", options=self.muxer_options)
         except (av.error.FFmpegError, OSError, ValueError) as exc:
             raise OutputError(f"{self.output}: cannot create output ({error_text(exc)})") from exc
         info = self.info
@@ -191,7 +195,8 @@ class VideoWriter:
         stream.pix_fmt = "yuv420p" if info.width % 2 == 0 and info.height % 2 == 0 else "yuv444p"
         stream.time_base = info.time_base
         stream.codec_context.time_base = info.time_base
-        stream.options = {"crf": str(self.crf), "preset": "veryfast"}
+        stream.options = {"crf": str(self.crf), "preset": "veryfast",
+                          **({"g": str(self.keyframe_every)} if self.keyframe_every else {})}
         self.video_stream = stream
         self.audio = _AudioCopier(self.source, self.container, self.output) if info.has_audio else None
         self.audio_mode = self.audio.mode if self.audio else "none"

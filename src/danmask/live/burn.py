@@ -1,4 +1,5 @@
-"""`-o OUT`: the live stream written to a file with the danmaku burned in behind the people, as it goes.
+"""`-o OUT`: the live stream written with the danmaku burned in behind the people, as it goes: a video file, or
+an HLS playlist (OUT.m3u8) that players can follow while it grows.
 
 The drawing and the encoder are the burn-in's own (`danmaku.sprites.DanmakuCompositor`, `danmaku.render`'s
 writer); this stage only feeds them from a Newest slot in its own thread, so an encoder slower than the stream
@@ -23,6 +24,10 @@ from .newest import Newest
 TIME_BASE = Fraction(1, 90000)
 NOMINAL_RATE = Fraction(30)  # the encoder's rate hint only: every frame's time is in its pts
 CRF = 20
+# OUT.m3u8: an HLS playlist growing as the stream goes (segments OUT0.ts, OUT1.ts ... beside it, about 2 s each,
+# cut at keyframes every 60 frames), closed with #EXT-X-ENDLIST at the end.
+HLS_OPTIONS = {"hls_time": "2", "hls_list_size": "0", "hls_playlist_type": "event"}
+HLS_KEYFRAME_EVERY = 60
 
 
 class BurnIn(threading.Thread):
@@ -48,7 +53,9 @@ class BurnIn(threading.Thread):
 
     def run(self) -> None:
         try:
-            with VideoWriter(self.output, self.output, self.info, CRF) as writer:
+            hls = self.output.suffix.lower() == ".m3u8"
+            with VideoWriter(self.output, self.output, self.info, CRF, muxer_options=HLS_OPTIONS if hls else None,
+                             keyframe_every=HLS_KEYFRAME_EVERY if hls else None) as writer:
                 self.written = writer.write_all(self._frames(), self._paint, progress=False)
         except Exception as exc:  # re-raised on the model's thread by the session
             self.error = exc
