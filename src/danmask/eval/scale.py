@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -34,7 +35,7 @@ def loop_video(src: Path, out: Path, times: int) -> Path:
     so a 10-minute 720p file takes seconds to make)."""
     import av
 
-    def packets():
+    def packets() -> Iterator[av.Packet]:
         with av.open(str(src)) as container:
             stream = container.streams.video[0]
             for packet in container.demux(stream):
