@@ -192,8 +192,8 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if path in STATIC_FILES:
                 self._send_file(STATIC_DIR / STATIC_FILES[path], head)
-            elif path == "/dmask.js":
-                self._send_file(WEB_DIR / "dmask.js", head)
+            elif path in ("/dmask.js", "/sprite.js"):
+                self._send_file(WEB_DIR / path[1:], head)
             elif path == "/media/video":
                 self._send_file(self.content.video, head)
             elif path == "/media/track.dmask" and self.content.track is not None:

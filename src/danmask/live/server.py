@@ -35,7 +35,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from ..danmaku.font import web_font_bytes
-from ..danmaku.player import CSP
+from ..danmaku.player import CSP, WEB_DIR
 from ..errors import CommentError, DanmaskError
 from ..pipeline import default_mask_size
 from ..serve.comments import MAX_CHARS, RateLimit, check_comment
@@ -45,8 +45,9 @@ from .newest import Newest
 from .source import Captured
 
 STATIC_DIR = Path(__file__).with_name("static")
-PAGE_FILES = {"/": ("live.html", "text/html"), "/live.js": ("live.js", "text/javascript"),
-              "/live.css": ("live.css", "text/css")}
+PAGE_FILES = {"/": (STATIC_DIR / "live.html", "text/html"), "/live.js": (STATIC_DIR / "live.js", "text/javascript"),
+              "/live.css": (STATIC_DIR / "live.css", "text/css"),
+              "/sprite.js": (WEB_DIR / "sprite.js", "text/javascript")}
 # The picture the pages get: at most 960 px on the long side, JPEG quality 75: 8-24 Mbit/s at 25 fps on real
 # 720p clips (textured grass is the worst), about half of full-size quality-80 frames. The page scales it to the
 # canvas, whose coordinates (the layout's) stay the source's.
@@ -148,8 +149,8 @@ def create_app(comments: LiveComments, hub: Hub, now: Callable[[], float], title
         return {"type": "hello", "title": title, "width": w, "height": h, "opacity": comments.config.opacity,
                 "font": "media/font", "max_chars": MAX_CHARS, "items": items}
 
-    for route, (name, media_type) in PAGE_FILES.items():
-        body = (STATIC_DIR / name).read_bytes()
+    for route, (path, media_type) in PAGE_FILES.items():
+        body = path.read_bytes()
         app.add_api_route(route, lambda body=body, media_type=media_type: Response(
             body, media_type=f"{media_type}; charset=utf-8", headers=headers), methods=["GET"])
     app.add_api_route("/media/font", lambda: Response(font, media_type="font/ttf", headers=headers),

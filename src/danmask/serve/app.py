@@ -30,7 +30,8 @@ from .uploads import NotAVideo, UploadTooLarge, receive_upload, sniff
 VIDEO_ID = re.compile(r"[0-9a-f]{32}")
 PLAYER_FILES = {"player.js": (STATIC_DIR / "player.js", "text/javascript"),
                 "player.css": (STATIC_DIR / "player.css", "text/css"),
-                "dmask.js": (WEB_DIR / "dmask.js", "text/javascript")}
+                "dmask.js": (WEB_DIR / "dmask.js", "text/javascript"),
+                "sprite.js": (WEB_DIR / "sprite.js", "text/javascript")}
 MEDIA_TYPES = {".dmask": "application/octet-stream", ".webmask": "application/octet-stream"}
 DEFAULT_UPLOAD_LIMIT = 2 << 30
 OPEN_PATHS = ("/docs", "/redoc", "/openapi.json")  # Swagger UI's page needs its own scripts

@@ -15,6 +15,7 @@
 // `danmask serve` under /v1/videos/ID/player/. When the config names a `post` URL (the service), a comment box
 // posts the viewer's comment at the current time and reloads the layout.
 import { DmaskTrack, selectMask } from "./dmask.js";
+import { commentSprite } from "./sprite.js";
 
 const $ = (id) => document.getElementById(id);
 const video = $("video");
@@ -52,10 +53,6 @@ const state = {
 const stats = { frames: 0, draws: 0, drawMs: 0, drawn: 0, masked: 0, maskTime: null, mediaTime: null, missingMask: 0,
                 maskSelection: 0 }; // maskSelection: state.selection of the mask last cut out
 window.danmaskPlayer = { state, stats, drawAt: (t) => draw(t, t) };
-
-function hex(color) {
-  return "#" + color.toString(16).padStart(6, "0");
-}
 
 // ------------------------------------------------------------------ schedule (from the Python layout)
 
@@ -167,25 +164,8 @@ function paintMask(mask) {
 
 // ------------------------------------------------------------------ drawing
 
-// A comment drawn once into its own small canvas (text with outline), then only copied while it moves:
-// rasterising 300 strings every frame is what makes a danmaku page slow.
 function sprite(item) {
-  let canvas = state.sprites.get(item.index);
-  if (canvas) return canvas;
-  canvas = document.createElement("canvas");
-  canvas.width = item.width;
-  canvas.height = item.height;
-  const c = canvas.getContext("2d");
-  c.font = `${item.font_px}px ${FONT_FAMILY}`;
-  c.textBaseline = "alphabetic";
-  c.lineJoin = "round";
-  c.lineWidth = 2 * item.stroke_px;
-  c.strokeStyle = hex(item.stroke);
-  c.strokeText(item.text, item.stroke_px, item.baseline);
-  c.fillStyle = hex(item.color);
-  c.fillText(item.text, item.stroke_px, item.baseline);
-  state.sprites.set(item.index, canvas);
-  return canvas;
+  return commentSprite(item, state.sprites, FONT_FAMILY);
 }
 
 // t: comment positions; frameTime: which frame's mask to cut out (the one on screen).

@@ -11,6 +11,7 @@
 // Text messages: hello (size, font, comments on screen now), items (new placements, broadcast to every page the
 // moment one is posted), error (for this page only). Comment text only ever reaches canvas fillText/strokeText
 // and textContent: never HTML.
+import { commentSprite } from "./sprite.js";
 
 const $ = (id) => document.getElementById(id);
 const picture = $("picture");
@@ -41,10 +42,6 @@ const stats = { received: 0, shown: 0, skipped: 0, masked: 0, pts: null, tb: nul
                 drawn: 0, sentAt: null, screenMs: [] }; // screenMs: arrival at the server -> on this screen
 const epochMs = () => performance.timeOrigin + performance.now();
 window.danmaskLive = { state, stats };
-
-function hex(color) {
-  return "#" + color.toString(16).padStart(6, "0");
-}
 
 function setStatus(text) {
   $("status").textContent = text;
@@ -142,24 +139,8 @@ function show(frame) {
   stats.latencyMs = frame.latencyMs;
 }
 
-// A comment drawn once into its own small canvas (text with outline), then only copied while it moves.
 function sprite(item) {
-  let canvas = state.sprites.get(item.index);
-  if (canvas) return canvas;
-  canvas = document.createElement("canvas");
-  canvas.width = item.width;
-  canvas.height = item.height;
-  const c = canvas.getContext("2d");
-  c.font = `${item.font_px}px ${FONT_FAMILY}`;
-  c.textBaseline = "alphabetic";
-  c.lineJoin = "round";
-  c.lineWidth = 2 * item.stroke_px;
-  c.strokeStyle = hex(item.stroke);
-  c.strokeText(item.text, item.stroke_px, item.baseline);
-  c.fillStyle = hex(item.color);
-  c.fillText(item.text, item.stroke_px, item.baseline);
-  state.sprites.set(item.index, canvas);
-  return canvas;
+  return commentSprite(item, state.sprites, FONT_FAMILY);
 }
 
 function activeAt(t) {
