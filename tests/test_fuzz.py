@@ -16,6 +16,7 @@ import os
 import string
 import zlib
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from danmask.danmaku.comments import clean_text, load_comments
-from danmask.errors import CommentError, ModelError, TrackError, VideoError
+from danmask.errors import CommentError, DanmaskError, ModelError, TrackError, VideoError
 from danmask.runtime.base import ModelSpec
 from danmask.runtime.registry import spec_from_json
 from danmask.track import MaskTrack, decode_track, encode_track
@@ -210,3 +211,17 @@ def test_mutated_files_through_the_cli():
     assert not report.failures, "\n".join(report.failures)
     assert set(report.exit_codes) <= {0, 2}
 
+
+
+CASES = Path(__file__).with_name("fuzz-cases")
+
+
+@pytest.mark.parametrize("case", sorted(p.name for p in CASES.glob("*.bin")))
+def test_inputs_the_long_runs_crashed_on(case, tmp_path):
+    """Every input a long fuzzing run once crashed on (named `<target>-<what>.bin`) now gives a typed error or a
+    result."""
+    target = TARGETS["-".join(case.split("-")[:2]) if case.startswith("video-") else case.split("-")[0]]
+    try:
+        target.read((CASES / case).read_bytes(), tmp_path)
+    except DanmaskError:
+        pass

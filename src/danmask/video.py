@@ -214,9 +214,17 @@ def keyframes(path: str | Path) -> list[int]:
         stream = _video_stream(container, path)
         try:
             found = {int(p.pts) for p in container.demux(stream) if p.is_keyframe and p.pts is not None}
-        except av.error.FFmpegError as exc:
-            raise VideoError(f"{path}: damaged, cannot list keyframes ({error_text(exc)})") from exc
+        except DEMUX_ERRORS as exc:
+            raise VideoError(f"{path}: damaged, cannot list keyframes ({demux_error_text(exc)})") from exc
     return sorted(found)
+
+
+# PyAV raises IndexError when a damaged file announces a stream mid-way that the container never opened (FLV)
+DEMUX_ERRORS = (av.error.FFmpegError, IndexError)
+
+
+def demux_error_text(exc: Exception) -> str:
+    return error_text(exc) if isinstance(exc, av.error.FFmpegError) else "a packet names a stream the file lacks"
 
 
 @dataclass
@@ -236,8 +244,8 @@ def _decode(container, stream, log: _DecodeLog) -> Iterator[av.VideoFrame]:
             except av.error.FFmpegError as exc:
                 log.bad_packets += 1
                 log.first_error = log.first_error or error_text(exc)
-    except av.error.FFmpegError as exc:
-        log.demux_error = error_text(exc)
+    except DEMUX_ERRORS as exc:
+        log.demux_error = demux_error_text(exc)
         try:
             yield from stream.codec_context.decode(None)
         except av.error.FFmpegError:

@@ -23,7 +23,7 @@ from ..runtime import SegModel
 from ..segmenter import TemporalConfig
 from ..track import MaskTrack
 from ..trackreader import TrackReader
-from ..video import VideoFrame, VideoInfo, error_text, iter_frames, probe
+from ..video import DEMUX_ERRORS, VideoFrame, VideoInfo, error_text, iter_frames, probe
 from .comments import Comment
 from .layout import LayoutConfig, Schedule, layout
 from .sprites import DanmakuCompositor
@@ -303,7 +303,7 @@ class _AudioCopier:
             packet = next(self.packets)
         except StopIteration:
             packet = None
-        except av.error.FFmpegError:
+        except DEMUX_ERRORS:
             packet = None  # damaged audio: keep what was copied; the video reader reports damage itself
         if packet is None or packet.dts is None and packet.size == 0:
             self.done = True

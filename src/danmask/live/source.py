@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from ..errors import VideoError
-from ..video import apply_rotation, error_text, rotation_of
+from ..video import DEMUX_ERRORS, apply_rotation, demux_error_text, error_text, rotation_of
 
 STREAM_SCHEMES = ("udp", "rtp", "rtsp", "rtmp", "rtmps", "srt", "http", "https", "tcp")
 MAX_GAP_S = 2.0  # a pts jump larger than this (or backwards) is a discontinuity, not elapsed time
@@ -174,5 +174,5 @@ def _frames(container, stream, source: str, timeout_s: float) -> Iterator[av.Vid
                 continue  # a corrupt packet (UDP loss): the decoder recovers at the next keyframe
     except av.error.ExitError as exc:
         raise VideoError(f"{source}: the stream stopped (nothing arrived for {timeout_s:g} s)") from exc
-    except av.error.FFmpegError as exc:
-        raise VideoError(f"{source}: the stream stopped ({error_text(exc)})") from exc
+    except DEMUX_ERRORS as exc:
+        raise VideoError(f"{source}: the stream stopped ({demux_error_text(exc)})") from exc
