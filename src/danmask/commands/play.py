@@ -49,9 +49,21 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def wait_for_stop() -> None:
+    """Block until Ctrl-C or SIGTERM. Handlers of our own: a process started in the background (`&`, a service
+    manager) inherits SIGINT ignored, and Python then never raises KeyboardInterrupt."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(0.5):
+        pass
+
+
 def run(args: argparse.Namespace) -> int:
     import tempfile
-    import threading
     import webbrowser
     from pathlib import Path
 
@@ -72,8 +84,6 @@ def run(args: argparse.Namespace) -> int:
             print(f"danmask player: {server.url}  (Ctrl-C to stop)", flush=True)
             if not args.no_browser:
                 webbrowser.open(server.url)
-            try:
-                threading.Event().wait()
-            except KeyboardInterrupt:
-                print("stopped", file=sys.stderr)
+            wait_for_stop()
+            print("stopped", file=sys.stderr)
     return 0
