@@ -23,6 +23,7 @@ COMMANDS = {
     "render": "render",
     "play": "play",
     "live": "live",
+    "fx": "fx",
     "batch": "batch",
     "serve": "serve",
     "eval": "evaluate",

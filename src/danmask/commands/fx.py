@@ -1,0 +1,137 @@
+"""`danmask fx NAME [EFFECT ARGS] SOURCE -o OUT.mp4`: interactive effects, one subcommand per effect, one shape."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ._argtypes import frame_size, int_between, positive_float
+from ._flags import add_device, add_output, add_quiet, add_threads
+
+DESCRIPTION = """\
+Interactive video effects on danmask's runtime (ONNX Runtime; no torch), each of one shape:
+
+  danmask fx NAME [EFFECT ARGS] SOURCE -o OUT.mp4
+
+SOURCE is a video file (every frame, as fast as the effect goes), a camera (/dev/videoN) or a stream URL, or a
+file with --realtime (played at its own frame rate: the newest frame wins and frames the effect has no time for
+are dropped, as in `danmask live`). -o writes an H.264 video with each frame at its source time; a file's audio is
+kept. A summary line goes to stderr at the end (--json: one JSON object on stdout). Bad input is a one-line error
+and exit code 2.
+
+effects:
+  pose    2D keypoints of every person, tracked with ids (person-track's own), skeleton overlay
+  parse   per-pixel body parts of every person (BodyPix): colour map, or the torso recoloured
+"""
+
+EPILOG = """\
+examples:
+  danmask fx pose clip.mp4 -o pose.mp4 --keypoints pose.json
+  danmask fx parse clip.mp4 -o parts.mp4
+  danmask fx parse --effect recolour-torso --colour '#ff3030' clip.mp4 -o red.mp4
+  danmask fx pose /dev/video0 -o camera.mp4 --stop-after 10
+"""
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("fx", help="interactive effects: pose skeletons, body-part parsing",
+                              description=DESCRIPTION, epilog=EPILOG,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="effect_name", metavar="NAME")
+    _pose(sub)
+    _parse(sub)
+    p.set_defaults(func=lambda args: (p.print_help(), 1)[1])
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    """What every effect takes: the source, the output and how the source is read."""
+    p.add_argument("source", help="video file, /dev/videoN, a stream URL, or a file with --realtime")
+    add_output(p, "output video (H.264; a file's audio is kept)", metavar="OUT.mp4", required=True)
+    p.add_argument("--realtime", action="store_true",
+                   help="release frames at their own times, as a stream arrives: needed for a file to be live")
+    p.add_argument("--stop-after", type=positive_float, metavar="S",
+                   help="stop after S seconds of the source's own time (default: when it ends, or Ctrl-C)")
+    p.add_argument("--timeout", type=positive_float, default=5.0, metavar="S",
+                   help="seconds to wait for a network source to open and for each read after (default 5)")
+    p.add_argument("--json", action="store_true", help="print one JSON object with the run's numbers at the end")
+    add_threads(p)
+    add_device(p)
+    add_quiet(p)
+
+
+def _pose(sub) -> None:
+    p = sub.add_parser("pose", help="2D keypoints of every person with ids, skeleton overlay",
+                       description="2D keypoints (MediaPipe Pose's 33) of every person, tracked with ids by the "
+                       "person-track model (YOLOX-Nano finds people, the pose landmarker follows each), drawn as "
+                       "skeletons with their ids. --keypoints writes them per frame with the frame's pts.",
+                       epilog="example:\n  danmask fx pose clip.mp4 -o pose.mp4 --keypoints pose.json",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--keypoints", metavar="FILE.json",
+                   help="write the keypoints per frame: {frames: [{pts, time, people: [{id, box, keypoints: "
+                        "[[x, y, visibility] x 33]}]}], time_base, keypoints (names)}")
+    p.add_argument("--max-people", type=int_between(1, 32), default=6, metavar="N",
+                   help="people followed at once (default 6; the cost grows with each)")
+    _common(p)
+    p.set_defaults(func=run_pose)
+
+
+def _parse(sub) -> None:
+    from ..fx.parse import EFFECTS
+
+    p = sub.add_parser("parse", help="per-pixel body parts of every person (BodyPix), colour map or recolouring",
+                       description="Per-pixel body parts of every person with BodyPix (MobileNetV1 x0.50, "
+                       "stride 16; 24 parts grouped as head, torso, arms, hands, legs, feet) and an effect drawn "
+                       "from them: colour-map tints each group, recolour-torso turns the upper-body clothes to "
+                       "--colour keeping their shading.",
+                       epilog="examples:\n  danmask fx parse clip.mp4 -o parts.mp4\n"
+                              "  danmask fx parse --effect recolour-torso --colour '#ff3030' clip.mp4 -o red.mp4",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--effect", choices=EFFECTS, default="colour-map", help="what to draw (default colour-map)")
+    p.add_argument("--colour", default="#28c8ff", metavar="#RRGGBB",
+                   help="recolour-torso's colour (default #28c8ff)")
+    p.add_argument("--input-size", type=frame_size(17, 1281), default=(240, 320), metavar="WxH",
+                   help="box BodyPix's input fits in, the frame's aspect kept, sides rounded up to 16k+1 "
+                        "(default 320x240: a 4:3 frame runs at 321x241, 16:9 at 321x193)")
+    _common(p)
+    p.set_defaults(func=run_parse)
+
+
+def _source_options(args: argparse.Namespace) -> dict:
+    return {"output": args.output, "realtime": args.realtime, "timeout": args.timeout, "stop_after": args.stop_after,
+            "threads": args.threads, "device": args.device, "progress": not args.quiet}
+
+
+def _report(args: argparse.Namespace, name: str, report: dict) -> int:
+    if args.json:
+        print(json.dumps(report))
+    elif not args.quiet:
+        extra = "; ".join(f"{k}: {v}" for k, v in report.items() if k not in ("effect", "source", "output", "frames",
+                                                                             "seconds", "fps", "audio"))
+        print(f"wrote {report['output']}: {report['frames']} frames in {report['seconds']} s ({report['fps']} "
+              f"frames/s), audio: {report['audio']}; {extra}", file=sys.stderr)
+    return 0
+
+
+def _base(name: str, args: argparse.Namespace, result) -> dict:
+    return {"effect": name, "source": args.source, "output": str(result.output), "frames": result.frames,
+            "seconds": round(result.seconds, 2), "fps": round(result.fps, 1), "audio": result.audio,
+            "dropped": result.dropped, "effect_ms_per_frame": round(result.ms_per_frame, 1)}
+
+
+def run_pose(args: argparse.Namespace) -> int:
+    from ..fx.pose import run_pose as run
+
+    result = run(args.source, keypoints=args.keypoints, max_people=args.max_people, **_source_options(args))
+    report = {**_base("pose", args, result), **result.stats.summary()}
+    if args.keypoints:
+        report["keypoints"] = args.keypoints
+    return _report(args, "pose", report)
+
+
+def run_parse(args: argparse.Namespace) -> int:
+    from ..fx.parse import run_parse as run
+
+    result = run(args.source, effect=args.effect, colour=args.colour, input_size=args.input_size,
+                 **_source_options(args))
+    report = {**_base("parse", args, result), "model_ms_per_frame": round(result.model_ms, 1)}
+    return _report(args, "parse", report)

@@ -1,0 +1,218 @@
+"""The frame loop every `danmask fx` effect shares: read a source, let the effect draw on each frame, write a video.
+
+Sources: a video file (every frame, in order, as fast as the effect goes), a camera (/dev/videoN) or stream URL,
+or a file with `realtime` (paced at its own frame rate). Live sources go through `danmask live`'s capture thread:
+the newest frame wins and the ones the effect had no time for are dropped, so lag never builds up.
+
+The output is the burn-in's writer (`danmaku.render.VideoWriter`): H.264, each frame at its own timestamp
+(variable frame rate survives), the source's audio copied when a file has any. A live source is stamped with the
+session clock at 1/90000 s, as `danmask live -o` does.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from ..errors import OutputError, VideoError
+from ..video import VideoFrame, VideoInfo
+
+LIVE_TIME_BASE = Fraction(1, 90000)
+LIVE_RATE = Fraction(30)  # the encoder's rate hint only: every frame's time is in its pts
+CRF = 20
+
+
+class Effect(Protocol):
+    """What the loop drives: `apply(rgb, frame)` returns the picture to write (it may draw on `rgb`, a copy)."""
+
+    def apply(self, rgb: np.ndarray, frame: VideoFrame) -> np.ndarray: ...
+
+
+@dataclass
+class FxResult:
+    """What an effect run did, for the CLI summary and for tests."""
+
+    output: Path | None
+    frames: int  # frames written (a live source may have delivered more: see `dropped`)
+    seconds: float  # wall time of the whole run
+    effect_ms: list[float] = field(default_factory=list, repr=False)  # time in the effect, per frame
+    audio: str = "none"  # "copied", "re-encoded to aac ..." or "none"
+    dropped: int = 0  # live sources: frames the effect had no time for
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def ms_per_frame(self) -> float:
+        """Median time in the effect per frame (decode and encode excluded)."""
+        return float(np.median(self.effect_ms)) if self.effect_ms else 0.0
+
+
+def is_live(source: str, realtime: bool) -> bool:
+    from ..live.source import source_kind
+
+    return realtime or source_kind(str(source)) != "file"
+
+
+def check_paths(source: str | Path, output: str | Path | None) -> Path | None:
+    """Fail before any work: an output that cannot be written, or one that would overwrite the source.
+
+    Raises:
+        OutputError: as `outputs.check_file`, or the output is the source.
+    """
+    from ..outputs import check_file
+
+    if output is None:
+        return None
+    output = Path(output)
+    if Path(str(source)).exists() and output.resolve() == Path(str(source)).resolve():
+        raise OutputError(f"{output}: output would overwrite the input video")
+    check_file(output)
+    return output
+
+
+def run_effect(effect: Effect, source: str | Path, output: str | Path | None, *, realtime: bool = False,
+               timeout: float = 5.0, stop_after: float | None = None, crf: int = CRF, progress: bool = False,
+               desc: str = "fx") -> FxResult:
+    """Drive `effect` over every frame of `source` and write the result to `output` (None: write nothing).
+
+    Raises:
+        VideoError: the source cannot be opened or read (frames before the damage are written first).
+        OutputError: the output cannot be written (checked before the work, and while writing).
+    """
+    source = str(source)
+    output = check_paths(source, output)
+    live = is_live(source, realtime)
+    if live:
+        frames, info, counter = _live_frames(source, realtime, timeout)
+    else:
+        frames, info, counter = _file_frames(source)
+    if stop_after is not None:
+        frames = _until(frames, stop_after)
+    result = FxResult(output, 0, 0.0)
+    started = time.perf_counter()
+    bar = _bar(info.frames if not live else None, f"{desc} {Path(source).name}", progress)
+    drawn = _drawn(effect, frames, result, bar)
+    try:
+        if output is None:
+            for _ in drawn:
+                pass
+        else:
+            from ..danmaku.render import VideoWriter
+
+            with VideoWriter(Path(source), output, info, crf) as writer:
+                result.audio = writer.audio_mode
+                writer.write_all(drawn, None, progress=False)
+    finally:
+        bar.close()
+        counter.close()
+    result.seconds = time.perf_counter() - started
+    result.dropped = counter.dropped()
+    return result
+
+
+def _until(frames: Iterator[VideoFrame], stop_after: float) -> Iterator[VideoFrame]:
+    for f in frames:
+        if f.time >= stop_after:
+            return
+        yield f
+
+
+def _drawn(effect: Effect, frames: Iterator[VideoFrame], result: FxResult, bar) -> Iterator[tuple[VideoFrame, None]]:
+    """(frame with the effect drawn, None) pairs for VideoWriter.write_all, timing the effect alone."""
+    for frame in frames:
+        rgb = frame.rgb if frame.rgb.flags.writeable else frame.rgb.copy()
+        t0 = time.perf_counter()
+        out = effect.apply(rgb, frame)
+        result.effect_ms.append((time.perf_counter() - t0) * 1000)
+        result.frames += 1
+        bar.update(1)
+        yield replace(frame, rgb=np.ascontiguousarray(out)), None
+
+
+def _bar(total: int | None, desc: str, progress: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="frame", desc=desc, file=sys.stderr, disable=not (progress and sys.stderr.isatty()),
+                leave=False)
+
+
+class _FileCounter:
+    def close(self) -> None:
+        pass
+
+    def dropped(self) -> int:
+        return 0
+
+
+def _file_frames(source: str) -> tuple[Iterator[VideoFrame], VideoInfo, _FileCounter]:
+    from ..video import iter_frames, probe
+
+    info = probe(source)
+    return iter_frames(source), info, _FileCounter()
+
+
+class _LiveCounter:
+    """The capture thread of a live source, with how many frames it delivered that the effect never saw."""
+
+    def __init__(self, source: str, realtime: bool, timeout: float) -> None:
+        from ..live.capture import Capture
+
+        self.capture = Capture(source, realtime=realtime, timeout_s=timeout)
+        self.taken = 0
+
+    def frames(self) -> Iterator[VideoFrame]:
+        self.capture.start()
+        while True:
+            item = self.capture.take()
+            if item is None:
+                if self.capture.ended:
+                    item = self.capture.take(0)  # re-raises what stopped the source, if anything did
+                    if item is None:
+                        return
+                else:
+                    continue
+            self.taken += 1
+            yield VideoFrame(rgb=item.rgb(), pts=round(item.t / LIVE_TIME_BASE), time_base=LIVE_TIME_BASE,
+                             time=item.t, index=self.taken - 1)
+
+    def close(self) -> None:
+        self.capture.stop()
+
+    def dropped(self) -> int:
+        return max(0, self.capture.captured - self.taken)
+
+
+def _live_frames(source: str, realtime: bool, timeout: float) -> tuple[Iterator[VideoFrame], VideoInfo, _LiveCounter]:
+    """Frames of a camera, stream or paced file. The first frame is read before the writer opens (its size)."""
+    counter = _LiveCounter(source, realtime, timeout)
+    frames = counter.frames()
+    try:
+        first = next(frames)
+    except StopIteration:
+        counter.close()
+        raise VideoError(f"{source}: no video frame arrived") from None
+    except BaseException:
+        counter.close()
+        raise
+    h, w = first.rgb.shape[:2]
+    has_audio = False
+    if Path(source).is_file():  # a file played in real time keeps its audio (its clock starts at its first frame)
+        from ..video import probe
+
+        has_audio = probe(source).has_audio
+    info = VideoInfo(path=Path(source), width=w, height=h, rotation=0, avg_fps=LIVE_RATE, duration_s=None,
+                     frames=None, time_base=LIVE_TIME_BASE, codec="h264", has_audio=has_audio)
+
+    def chained() -> Iterator[VideoFrame]:
+        yield first
+        yield from frames
+
+    return chained(), info, counter
