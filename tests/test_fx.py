@@ -79,10 +79,11 @@ def test_pose_on_a_real_clip_finds_people_with_ids_and_33_keypoints(tmp_path):
 
 # --- parse ------------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("effect", ["colour-map", "recolour-torso"])
+@pytest.mark.parametrize("effect", ["colour-map", "recolour-torso", "per-person"])
 def test_parse_writes_a_video_that_decodes(clip, tmp_path, capsys, effect):
     out = tmp_path / f"{effect}.mp4"
-    code, err = run_cli(["fx", "parse", "--effect", effect, clip.path, "-o", out, "-q"], capsys)
+    flags = ["--per-person"] if effect == "per-person" else ["--effect", effect]
+    code, err = run_cli(["fx", "parse", *flags, clip.path, "-o", out, "-q"], capsys)
     assert code == 0, err
     assert [f.time for f in decoded(out)] == pytest.approx(clip.times)
 
@@ -99,6 +100,18 @@ def test_parse_on_a_real_clip_colours_the_people(tmp_path):
     assert len(out) == result.frames >= 2
     changed = np.abs(out[0].rgb.astype(int) - first.astype(int)).max(axis=2) > 40
     assert 0.03 < changed.mean() < 0.3  # the juggler (about a tenth of the picture), not the whole picture
+
+
+def test_per_person_parsing_finds_the_small_people_the_whole_frame_misses():
+    from danmask.fx.parse import ParseEffect
+
+    source = shared_data() / "clips" / "vtest.avi"
+    if not source.is_file():
+        pytest.skip("vtest.avi is not in the shared data")
+    rgb = next(iter_frames(source)).rgb  # people about 80 px tall in 768x576
+    whole, crops = ParseEffect(), ParseEffect(per_person=True)
+    assert (crops.groups(rgb) > 0).sum() > 5 * max(1, (whole.groups(rgb) > 0).sum())
+    assert crops.crops.people >= 3
 
 
 def test_audio_is_kept(tmp_path, capsys):
@@ -162,7 +175,7 @@ def test_the_python_functions_mirror_the_flags():
 
     common = {"output", "realtime", "timeout", "stop_after", "threads", "device", "progress"}
     assert common | {"keypoints", "max_people"} <= set(inspect.signature(run_pose).parameters)
-    assert common | {"effect", "colour", "input_size"} <= set(inspect.signature(run_parse).parameters)
+    assert common | {"effect", "colour", "input_size", "per_person"} <= set(inspect.signature(run_parse).parameters)
 
 
 # --- BodyPix and the parsing score --------------------------------------------------------------------------------

@@ -92,6 +92,9 @@ def _parse(sub) -> None:
     p.add_argument("--input-size", type=frame_size(17, 1281), default=(240, 320), metavar="WxH",
                    help="box BodyPix's input fits in, the frame's aspect kept, sides rounded up to 16k+1 "
                         "(default 320x240: a 4:3 frame runs at 321x241, 16:9 at 321x193)")
+    p.add_argument("--per-person", action="store_true",
+                   help="find people first and parse each in their own crop: small and far people get parts too "
+                        "(one more network pass per person)")
     _common(p)
     p.set_defaults(func=run_parse)
 
@@ -132,6 +135,6 @@ def run_parse(args: argparse.Namespace) -> int:
     from ..fx.parse import run_parse as run
 
     result = run(args.source, effect=args.effect, colour=args.colour, input_size=args.input_size,
-                 **_source_options(args))
+                 per_person=args.per_person, **_source_options(args))
     report = {**_base("parse", args, result), "model_ms_per_frame": round(result.model_ms, 1)}
     return _report(args, "parse", report)

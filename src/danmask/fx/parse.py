@@ -61,7 +61,7 @@ def recolour(rgb: np.ndarray, region: np.ndarray, colour: tuple[int, int, int]) 
 
 @dataclass
 class ParseStats:
-    """Time per frame: the network alone, and the whole effect (resize, decode, drawing)."""
+    """Time per frame in the networks (BodyPix; with per_person also the detector and every crop's pass)."""
 
     model_ms: list[float] = field(default_factory=list)
 
@@ -70,16 +70,24 @@ class ParseEffect:
     """Per frame: BodyPix's part groups, then the chosen effect drawn."""
 
     def __init__(self, *, effect: str = "colour-map", colour: tuple[int, int, int] = DEFAULT_COLOUR,
-                 input_size: tuple[int, int] = DEFAULT_BOX, threads: int = 1, device: str = "cpu") -> None:
+                 input_size: tuple[int, int] = DEFAULT_BOX, per_person: bool = False, threads: int = 1,
+                 device: str = "cpu") -> None:
         if effect not in EFFECTS:
             raise DanmaskError(f"unknown effect {effect!r}; valid: {', '.join(EFFECTS)}")
         self.effect, self.colour = effect, colour
         self.model = BodyPix(input_size=input_size, threads=threads, device=device)
+        self.crops = None
+        if per_person:
+            from .crops import PersonCrops
+
+            self.crops = PersonCrops(self.model, threads=threads, device=device)
         self.stats = ParseStats()
 
     def groups(self, rgb: np.ndarray) -> np.ndarray:
-        groups = self.model.parts(rgb)
-        self.stats.model_ms.append(self.model.model_ms)
+        """Part groups (0 background, 1..6 = GROUPS) at the frame's size: whole frame, or person by person."""
+        runner = self.crops or self.model
+        groups = runner.parts(rgb)
+        self.stats.model_ms.append(runner.model_ms)
         return groups
 
     def apply(self, rgb: np.ndarray, frame: VideoFrame | None = None) -> np.ndarray:
@@ -95,13 +103,13 @@ class ParseResult(FxResult):
 
     @property
     def model_ms(self) -> float:
-        """Median time in the network per frame."""
+        """Median time in the networks per frame."""
         return float(np.median(self.stats.model_ms)) if self.stats.model_ms else 0.0
 
 
 def run_parse(source: str | Path, *, output: str | Path | None = None, effect: str = "colour-map",
               colour: tuple[int, int, int] | str = DEFAULT_COLOUR, input_size: tuple[int, int] = DEFAULT_BOX,
-              realtime: bool = False, timeout: float = 5.0, stop_after: float | None = None, threads: int = 1,
+              per_person: bool = False, realtime: bool = False, timeout: float = 5.0, stop_after: float | None = None, threads: int = 1,
               device: str = "cpu", progress: bool = False) -> ParseResult:
     """Body parts of every person in `source`, drawn as `effect` into `output`.
 
@@ -112,6 +120,8 @@ def run_parse(source: str | Path, *, output: str | Path | None = None, effect: s
         colour: recolour-torso's colour, (r, g, b) or '#RRGGBB'.
         input_size: (h, w) box BodyPix's input fits in, the frame's aspect kept and each side rounded up to
             16k + 1 (default (240, 320): a 4:3 frame runs at 321x241, 16:9 at 321x193; turned for portrait).
+        per_person: find people first (person-track's detector) and parse each in their own crop: small and
+            far people get parts too, at one more network pass per person (`fx.crops`).
 
     Raises:
         VideoError, OutputError, ModelError, DanmaskError (a bad effect or colour): one-line reasons.
@@ -124,7 +134,8 @@ def run_parse(source: str | Path, *, output: str | Path | None = None, effect: s
     if isinstance(colour, str):
         colour = parse_colour(colour)
     check_paths(source, output)
-    fx = ParseEffect(effect=effect, colour=colour, input_size=input_size, threads=threads, device=device)
+    fx = ParseEffect(effect=effect, colour=colour, input_size=input_size, per_person=per_person, threads=threads,
+                     device=device)
     base = run_effect(fx, source, output, realtime=realtime, timeout=timeout, stop_after=stop_after,
                       progress=progress, desc="parse")
     return ParseResult(**vars(base), stats=fx.stats)

@@ -1,7 +1,7 @@
 """Measure `danmask fx parse`: mIoU of the part groups on human-parsing labels (CIHP layout), and its speed.
 
-    python -m danmask.fx.parse_eval ../shared/data/cihp-samples [--input-size 320x240] [--json]
-    python -m danmask.fx.parse_eval --speed [--frames 200]
+    python -m danmask.fx.parse_eval ../shared/data/cihp-samples [--input-size 320x240] [--per-person] [--json]
+    python -m danmask.fx.parse_eval --speed [--frames 200] [--per-person]
 
 CIHP's 20 labels are mapped onto BodyPix's groups (`CIHP_TO_GROUP`). CIHP has no hand class (its arms include the
 hands; gloves are their own class), so for scoring arms and hands are one class, "arms". IoU per class is summed
@@ -46,7 +46,8 @@ def ious(conf: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.maximum(union, 1), np.nan)
 
 
-def evaluate(folder: str | Path, input_size: tuple[int, int] = DEFAULT_BOX, threads: int = 1) -> dict:
+def evaluate(folder: str | Path, input_size: tuple[int, int] = DEFAULT_BOX, threads: int = 1,
+             per_person: bool = False) -> dict:
     """{"images", "iou": {class: IoU}, "miou_parts", "miou_with_background", "person_iou"} on a CIHP-layout folder.
 
     Raises:
@@ -58,22 +59,26 @@ def evaluate(folder: str | Path, input_size: tuple[int, int] = DEFAULT_BOX, thre
     if not pairs:
         raise DatasetError(f"{folder}: needs images/<id>.jpg with parsing/<id>.png (CIHP layout)")
     model = BodyPix(input_size=input_size, threads=threads)
+    if per_person:
+        from .crops import PersonCrops
+
+        runner = PersonCrops(model, threads=threads)
     conf = np.zeros((len(CLASSES), len(CLASSES)), np.int64)
     for image, label in pairs:
         rgb = cv2.cvtColor(cv2.imread(str(image)), cv2.COLOR_BGR2RGB)
         truth = CIHP_TO_CLASS[cv2.imread(str(label), cv2.IMREAD_GRAYSCALE)]
-        pred = GROUP_TO_CLASS[model.parts(rgb, truth.shape)]
+        pred = GROUP_TO_CLASS[runner.parts(rgb) if per_person else model.parts(rgb, truth.shape)]
         conf += confusion(pred, truth)
     iou = ious(conf)
     person = conf[1:, 1:].sum() / (conf.sum() - conf[0, 0])
-    return {"images": len(pairs), "input_box": f"{input_size[1]}x{input_size[0]}",
+    return {"images": len(pairs), "input_box": f"{input_size[1]}x{input_size[0]}", "per_person": per_person,
             "iou": {c: round(float(v), 3) for c, v in zip(CLASSES, iou)},
             "miou_parts": round(float(np.nanmean(iou[1:])), 3),
             "miou_with_background": round(float(np.nanmean(iou)), 3),
             "person_iou": round(float(person), 3)}
 
 
-def speed(frames: int = 200, size: tuple[int, int] = (240, 320), threads: int = 1) -> dict:
+def speed(frames: int = 200, size: tuple[int, int] = (240, 320), threads: int = 1, per_person: bool = False) -> dict:
     """Median ms per frame of (h, w) `size` (BodyPix's input box is the default, so 320x240 runs at 321x241):
     the network alone, and the whole colour-map effect (resize in,
     network, decode, drawing), on a real-looking synthetic frame. Decoding and encoding video excluded."""
@@ -81,14 +86,14 @@ def speed(frames: int = 200, size: tuple[int, int] = (240, 320), threads: int = 
     from .parse import ParseEffect
 
     rgb, _ = person_frame(size)
-    fx = ParseEffect(input_size=size, threads=threads)
+    fx = ParseEffect(input_size=size, threads=threads, per_person=per_person)
     whole = []
     for _ in range(frames):
         t0 = time.perf_counter()
         fx.apply(rgb.copy())
         whole.append((time.perf_counter() - t0) * 1000)
     skip = min(10, frames // 10)  # warm-up
-    return {"frame": f"{size[1]}x{size[0]}", "frames": frames, "threads": threads,
+    return {"frame": f"{size[1]}x{size[0]}", "frames": frames, "threads": threads, "per_person": per_person,
             "model_ms": round(float(np.median(fx.stats.model_ms[skip:])), 2),
             "effect_ms": round(float(np.median(whole[skip:])), 2)}
 
@@ -104,13 +109,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--speed", action="store_true", help="time the effect at 320x240 instead")
     p.add_argument("--frames", type=int_at_least(10), default=200, metavar="N")
     p.add_argument("--threads", type=int_at_least(1), default=1, metavar="N")
+    p.add_argument("--per-person", action="store_true", help="parse person by person (detector crops)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     if args.speed:
-        result = speed(args.frames, args.input_size, args.threads)
+        result = speed(args.frames, args.input_size, args.threads, args.per_person)
     elif args.folder:
         try:
-            result = evaluate(args.folder, args.input_size, args.threads)
+            result = evaluate(args.folder, args.input_size, args.threads, args.per_person)
         except DatasetError as exc:
             print(f"parse_eval: error: {exc}", file=sys.stderr)
             return 2

@@ -75,10 +75,13 @@ def draw_pose(rgb: np.ndarray, person: PersonPose, min_visibility: float = MIN_V
             cv2.line(rgb, tuple(pts[a]), tuple(pts[b]), colour, thick, cv2.LINE_AA)
     for i in np.nonzero(seen)[0]:
         cv2.circle(rgb, tuple(pts[i]), thick + 1, (255, 255, 255), -1, cv2.LINE_AA)
-    x0, y0 = int(person.box[0]), int(person.box[1])
+    top = person.keypoints[seen] if seen.any() else np.array([[person.box[0], person.box[1]]])
     label, font = f"#{person.id}", cv2.FONT_HERSHEY_SIMPLEX
     (tw, th), _ = cv2.getTextSize(label, font, 0.6 * scale, thick)
-    y0 = max(th + 4, y0)
+    # above the head (the top of the person's mask, or the highest visible keypoint), centred on that keypoint
+    i = int(np.argmin(top[:, 1]))
+    x0 = int(np.clip(top[i, 0] - tw / 2 - 2, 0, max(0, rgb.shape[1] - tw - 4)))
+    y0 = int(np.clip(min(person.box[1], top[i, 1]) - 2, th + 4, rgb.shape[0]))
     cv2.rectangle(rgb, (x0, y0 - th - 4), (x0 + tw + 4, y0), colour, -1)
     cv2.putText(rgb, label, (x0 + 2, y0 - 3), font, 0.6 * scale, (0, 0, 0), thick, cv2.LINE_AA)
 
