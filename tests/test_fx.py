@@ -165,6 +165,26 @@ def test_bad_input_is_one_line_and_exit_2(clip, tmp_path, capsys, case):
     assert not out.exists()
 
 
+def test_ctrl_c_ends_a_realtime_run_with_a_complete_video(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    long = make_video(tmp_path / "long.mp4", frames=90, shape=(H, W))  # 3 s played in real time
+    out = tmp_path / "o.mp4"
+    proc = subprocess.Popen([sys.executable, "-m", "danmask.cli", "fx", "parse", str(long.path), "--realtime",
+                             "-o", str(out), "-q"], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not out.exists() and time.monotonic() < deadline:  # the writer has started: frames are flowing
+        time.sleep(0.05)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert 1 <= len(decoded(out)) < 90  # stopped early, and the file is whole
+
+
 def test_fx_without_an_effect_prints_help(capsys):
     assert main(["fx"]) == 1
     assert "pose" in capsys.readouterr().out
@@ -173,7 +193,7 @@ def test_fx_without_an_effect_prints_help(capsys):
 def test_the_python_functions_mirror_the_flags():
     from danmask.fx import run_parse, run_pose
 
-    common = {"output", "realtime", "timeout", "stop_after", "threads", "device", "progress"}
+    common = {"output", "realtime", "timeout", "stop_after", "stop", "threads", "device", "progress"}
     assert common | {"keypoints", "max_people"} <= set(inspect.signature(run_pose).parameters)
     assert common | {"effect", "colour", "input_size", "per_person"} <= set(inspect.signature(run_parse).parameters)
 

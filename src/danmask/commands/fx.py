@@ -16,8 +16,8 @@ Interactive video effects on danmask's runtime (ONNX Runtime; no torch), each of
 SOURCE is a video file (every frame, as fast as the effect goes), a camera (/dev/videoN) or a stream URL, or a
 file with --realtime (played at its own frame rate: the newest frame wins and frames the effect has no time for
 are dropped, as in `danmask live`). -o writes an H.264 video with each frame at its source time; a file's audio is
-kept. A summary line goes to stderr at the end (--json: one JSON object on stdout). Bad input is a one-line error
-and exit code 2.
+kept. Ctrl-C ends the run cleanly, with a complete video. A summary line goes to stderr at the end (--json: one
+JSON object on stdout). Bad input is a one-line error and exit code 2.
 
 effects:
   pose    2D keypoints of every person, tracked with ids (person-track's own), skeleton overlay
@@ -99,9 +99,23 @@ def _parse(sub) -> None:
     p.set_defaults(func=run_parse)
 
 
-def _source_options(args: argparse.Namespace) -> dict:
+def _source_options(args: argparse.Namespace, stop) -> dict:
     return {"output": args.output, "realtime": args.realtime, "timeout": args.timeout, "stop_after": args.stop_after,
-            "threads": args.threads, "device": args.device, "progress": not args.quiet}
+            "stop": stop, "threads": args.threads, "device": args.device, "progress": not args.quiet}
+
+
+def _until_ctrl_c(run):
+    """Run `run(stop)` with Ctrl-C setting `stop`: the effect ends after the current frame and the video is
+    finished properly (a camera has no end of its own)."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        return run(stop)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _report(args: argparse.Namespace, name: str, report: dict) -> int:
@@ -124,7 +138,8 @@ def _base(name: str, args: argparse.Namespace, result) -> dict:
 def run_pose(args: argparse.Namespace) -> int:
     from ..fx.pose import run_pose as run
 
-    result = run(args.source, keypoints=args.keypoints, max_people=args.max_people, **_source_options(args))
+    result = _until_ctrl_c(lambda stop: run(args.source, keypoints=args.keypoints, max_people=args.max_people,
+                                            **_source_options(args, stop)))
     report = {**_base("pose", args, result), **result.stats.summary()}
     if args.keypoints:
         report["keypoints"] = args.keypoints
@@ -134,7 +149,8 @@ def run_pose(args: argparse.Namespace) -> int:
 def run_parse(args: argparse.Namespace) -> int:
     from ..fx.parse import run_parse as run
 
-    result = run(args.source, effect=args.effect, colour=args.colour, input_size=args.input_size,
-                 per_person=args.per_person, **_source_options(args))
+    result = _until_ctrl_c(lambda stop: run(args.source, effect=args.effect, colour=args.colour,
+                                            input_size=args.input_size, per_person=args.per_person,
+                                            **_source_options(args, stop)))
     report = {**_base("parse", args, result), "model_ms_per_frame": round(result.model_ms, 1)}
     return _report(args, "parse", report)

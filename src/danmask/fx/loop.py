@@ -11,6 +11,7 @@ session clock at 1/90000 s, as `danmask live -o` does.
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -79,9 +80,12 @@ def check_paths(source: str | Path, output: str | Path | None) -> Path | None:
 
 
 def run_effect(effect: Effect, source: str | Path, output: str | Path | None, *, realtime: bool = False,
-               timeout: float = 5.0, stop_after: float | None = None, crf: int = CRF, progress: bool = False,
-               desc: str = "fx") -> FxResult:
+               timeout: float = 5.0, stop_after: float | None = None, stop: threading.Event | None = None,
+               crf: int = CRF, progress: bool = False, desc: str = "fx") -> FxResult:
     """Drive `effect` over every frame of `source` and write the result to `output` (None: write nothing).
+
+    `stop`: set it (from another thread, or a signal handler: the CLI's Ctrl-C) to end the run cleanly after the
+    current frame; the output is then a complete, playable file of the frames so far.
 
     Raises:
         VideoError: the source cannot be opened or read (frames before the damage are written first).
@@ -99,7 +103,7 @@ def run_effect(effect: Effect, source: str | Path, output: str | Path | None, *,
     result = FxResult(output, 0, 0.0)
     started = time.perf_counter()
     bar = _bar(info.frames if not live else None, f"{desc} {Path(source).name}", progress)
-    drawn = _drawn(effect, frames, result, bar)
+    drawn = _drawn(effect, frames, result, bar, stop or threading.Event())
     try:
         if output is None:
             for _ in drawn:
@@ -125,9 +129,12 @@ def _until(frames: Iterator[VideoFrame], stop_after: float) -> Iterator[VideoFra
         yield f
 
 
-def _drawn(effect: Effect, frames: Iterator[VideoFrame], result: FxResult, bar) -> Iterator[tuple[VideoFrame, None]]:
+def _drawn(effect: Effect, frames: Iterator[VideoFrame], result: FxResult, bar,
+           stop: threading.Event) -> Iterator[tuple[VideoFrame, None]]:
     """(frame with the effect drawn, None) pairs for VideoWriter.write_all, timing the effect alone."""
     for frame in frames:
+        if stop.is_set():
+            return
         rgb = frame.rgb if frame.rgb.flags.writeable else frame.rgb.copy()
         t0 = time.perf_counter()
         out = effect.apply(rgb, frame)

@@ -7,6 +7,7 @@ Effects (`EFFECTS`):
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -109,7 +110,8 @@ class ParseResult(FxResult):
 
 def run_parse(source: str | Path, *, output: str | Path | None = None, effect: str = "colour-map",
               colour: tuple[int, int, int] | str = DEFAULT_COLOUR, input_size: tuple[int, int] = DEFAULT_BOX,
-              per_person: bool = False, realtime: bool = False, timeout: float = 5.0, stop_after: float | None = None, threads: int = 1,
+              per_person: bool = False, realtime: bool = False, timeout: float = 5.0,
+              stop_after: float | None = None, stop: threading.Event | None = None, threads: int = 1,
               device: str = "cpu", progress: bool = False) -> ParseResult:
     """Body parts of every person in `source`, drawn as `effect` into `output`.
 
@@ -122,6 +124,8 @@ def run_parse(source: str | Path, *, output: str | Path | None = None, effect: s
             16k + 1 (default (240, 320): a 4:3 frame runs at 321x241, 16:9 at 321x193; turned for portrait).
         per_person: find people first (person-track's detector) and parse each in their own crop: small and
             far people get parts too, at one more network pass per person (`fx.crops`).
+        realtime, timeout, stop_after: live sources (see `danmask live`); stop after `stop_after` seconds.
+        stop: set it to end the run cleanly (the output is a complete file of the frames so far).
 
     Raises:
         VideoError, OutputError, ModelError, DanmaskError (a bad effect or colour): one-line reasons.
@@ -136,6 +140,6 @@ def run_parse(source: str | Path, *, output: str | Path | None = None, effect: s
     check_paths(source, output)
     fx = ParseEffect(effect=effect, colour=colour, input_size=input_size, per_person=per_person, threads=threads,
                      device=device)
-    base = run_effect(fx, source, output, realtime=realtime, timeout=timeout, stop_after=stop_after,
+    base = run_effect(fx, source, output, realtime=realtime, timeout=timeout, stop_after=stop_after, stop=stop,
                       progress=progress, desc="parse")
     return ParseResult(**vars(base), stats=fx.stats)

@@ -10,6 +10,7 @@ frame with the frame's pts, streamed to disk as the video goes.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -169,7 +170,8 @@ class PoseResult(FxResult):
 
 def run_pose(source: str | Path, *, output: str | Path | None = None, keypoints: str | Path | None = None,
              max_people: int = 6, realtime: bool = False, timeout: float = 5.0, stop_after: float | None = None,
-             threads: int = 1, device: str = "cpu", progress: bool = False) -> PoseResult:
+             stop: threading.Event | None = None, threads: int = 1, device: str = "cpu",
+             progress: bool = False) -> PoseResult:
     """Keypoints of every person in `source`, tracked with ids; a skeleton overlay video and/or a JSON file.
 
     Args:
@@ -180,6 +182,7 @@ def run_pose(source: str | Path, *, output: str | Path | None = None, keypoints:
             of the pts}, streamed (it appears complete, or not at all).
         max_people: people followed at once (the cost grows with each).
         realtime, timeout, stop_after: live sources (see `danmask live`); stop after `stop_after` seconds.
+        stop: set it to end the run cleanly (the outputs are complete files of the frames so far).
 
     Raises:
         VideoError, OutputError, ModelError: one-line reasons (the CLI exits with code 2).
@@ -197,7 +200,7 @@ def run_pose(source: str | Path, *, output: str | Path | None = None, keypoints:
         effect = PoseEffect(max_people=max_people, threads=threads, device=device, sink=sink,
                             draw=output is not None)
         base = run_effect(effect, source, output, realtime=realtime, timeout=timeout, stop_after=stop_after,
-                          progress=progress, desc="pose")
+                          stop=stop, progress=progress, desc="pose")
         if sink is not None:
             tail = {"frames_count": effect.frames_written, "time_base": effect.time_base}
             sink.write("\n], " + json.dumps(tail)[1:] + "\n")
