@@ -185,6 +185,19 @@ def test_ctrl_c_ends_a_realtime_run_with_a_complete_video(tmp_path):
     assert 1 <= len(decoded(out)) < 90  # stopped early, and the file is whole
 
 
+def test_a_damaged_source_keeps_the_frames_and_keypoints_before_the_damage(tmp_path, capsys):
+    video = make_video(tmp_path / "in.mkv", frames=60, shape=(H, W))
+    data = video.path.read_bytes()
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(data[: len(data) // 2])
+    out, kp = tmp_path / "o.mp4", tmp_path / "k.json"
+    code, err = run_cli(["fx", "pose", cut, "-o", out, "--keypoints", kp, "-q"], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "damaged" in err and "Traceback" not in err
+    good = decoded(out)
+    frames = json.loads(kp.read_text())["frames"]
+    assert 5 < len(good) == len(frames) < 60
+
+
 def test_fx_without_an_effect_prints_help(capsys):
     assert main(["fx"]) == 1
     assert "pose" in capsys.readouterr().out

@@ -118,15 +118,24 @@ def _until_ctrl_c(run):
         signal.signal(signal.SIGINT, previous)
 
 
-def _report(args: argparse.Namespace, name: str, report: dict) -> int:
+def _report(args: argparse.Namespace, report: dict, detail: str) -> int:
     if args.json:
         print(json.dumps(report))
     elif not args.quiet:
-        extra = "; ".join(f"{k}: {v}" for k, v in report.items() if k not in ("effect", "source", "output", "frames",
-                                                                             "seconds", "fps", "audio"))
-        print(f"wrote {report['output']}: {report['frames']} frames in {report['seconds']} s ({report['fps']} "
-              f"frames/s), audio: {report['audio']}; {extra}", file=sys.stderr)
+        dropped = f", {report['dropped']} dropped" if report["dropped"] else ""
+        print(f"wrote {report['output']}: {report['frames']} frames{dropped} in {report['seconds']} s "
+              f"({report['fps']} frames/s), audio: {report['audio']}; effect {report['effect_ms_per_frame']} ms per "
+              f"frame; {detail}", file=sys.stderr)
     return 0
+
+
+def _pose_detail(report: dict) -> str:
+    follow = ", ".join(f"{n} {'person' if n == '1' else 'people'} {v['ms']} ms ({v['frames']} frames)"
+                       for n, v in report["follow"].items()) or "none"
+    detect = report["detect"]
+    per = f"{report['ms_per_person']} ms per person" if report["ms_per_person"] is not None else "nobody followed"
+    kp = f"; keypoints: {report['keypoints']}" if "keypoints" in report else ""
+    return f"{per}; pose-only frames: {follow}; detector frames: {detect['frames']} ({detect['ms']} ms){kp}"
 
 
 def _base(name: str, args: argparse.Namespace, result) -> dict:
@@ -143,7 +152,7 @@ def run_pose(args: argparse.Namespace) -> int:
     report = {**_base("pose", args, result), **result.stats.summary()}
     if args.keypoints:
         report["keypoints"] = args.keypoints
-    return _report(args, "pose", report)
+    return _report(args, report, _pose_detail(report))
 
 
 def run_parse(args: argparse.Namespace) -> int:
@@ -153,4 +162,4 @@ def run_parse(args: argparse.Namespace) -> int:
                                             input_size=args.input_size, per_person=args.per_person,
                                             **_source_options(args, stop)))
     report = {**_base("parse", args, result), "model_ms_per_frame": round(result.model_ms, 1)}
-    return _report(args, "parse", report)
+    return _report(args, report, f"networks {report['model_ms_per_frame']} ms per frame")

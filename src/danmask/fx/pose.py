@@ -20,6 +20,7 @@ from typing import IO
 import cv2
 import numpy as np
 
+from ..errors import VideoError
 from ..video import VideoFrame
 from .loop import FxResult, run_effect
 
@@ -199,12 +200,21 @@ def run_pose(source: str | Path, *, output: str | Path | None = None, keypoints:
     with _json_stream(keypoints, source) as sink:
         effect = PoseEffect(max_people=max_people, threads=threads, device=device, sink=sink,
                             draw=output is not None)
-        base = run_effect(effect, source, output, realtime=realtime, timeout=timeout, stop_after=stop_after,
-                          stop=stop, progress=progress, desc="pose")
-        if sink is not None:
-            tail = {"frames_count": effect.frames_written, "time_base": effect.time_base}
-            sink.write("\n], " + json.dumps(tail)[1:] + "\n")
+        try:
+            base = run_effect(effect, source, output, realtime=realtime, timeout=timeout, stop_after=stop_after,
+                              stop=stop, progress=progress, desc="pose")
+        except VideoError as exc:  # a damaged source: the keypoints of the frames before the damage are kept too
+            _close_json(sink, effect)
+            kept = f"; their keypoints were written to {keypoints}" if sink is not None else ""
+            raise VideoError(f"{exc}{kept}") from exc
+        _close_json(sink, effect)
     return PoseResult(**vars(base), stats=effect.stats, keypoints=Path(keypoints) if keypoints else None)
+
+
+def _close_json(sink: IO[str] | None, effect: PoseEffect) -> None:
+    if sink is not None:
+        tail = {"frames_count": effect.frames_written, "time_base": effect.time_base}
+        sink.write("\n], " + json.dumps(tail)[1:] + "\n")
 
 
 class _json_stream:
@@ -233,4 +243,7 @@ class _json_stream:
             return False
         self._text.flush()
         self._text.detach()
+        if isinstance(exc_info[1], VideoError):  # closed by run_pose: complete, keep it; the error goes on
+            self._ctx.__exit__(None, None, None)
+            return False
         return bool(self._ctx.__exit__(*exc_info))
