@@ -102,6 +102,45 @@ def test_parse_on_a_real_clip_colours_the_people(tmp_path):
     assert 0.03 < changed.mean() < 0.3  # the juggler (about a tenth of the picture), not the whole picture
 
 
+def test_danmaku_behind_the_head_and_hands(clip, tmp_path, capsys):
+    from danmask.danmaku.font import find_font
+    from danmask.errors import FontError
+
+    try:
+        find_font()
+    except FontError:
+        pytest.skip("no CJK font installed (the demo extra ships one)")
+    import danmask.danmaku
+
+    comments = Path(danmask.danmaku.__file__).parent / "samples" / "demo-comments.xml"
+    out = tmp_path / "dm.mp4"
+    code, err = run_cli(["fx", "parse", "--effect", "danmaku", "-c", comments, "--protect", "head,hands", clip.path,
+                         "-o", out, "-q"], capsys)
+    assert code == 0, err
+    src, dst = decoded(clip.path), decoded(out)
+    assert [f.time for f in dst] == pytest.approx(clip.times)
+    assert np.abs(dst[-1].rgb.astype(int) - src[-1].rgb.astype(int)).max() > 100  # comments drawn
+
+
+def test_parts_hide_the_comments_only_where_protected():
+    from danmask.danmaku.comments import Comment
+    from danmask.danmaku.font import find_font
+    from danmask.errors import FontError
+    from danmask.fx.behind import BehindParts
+
+    try:
+        find_font()
+    except FontError:
+        pytest.skip("no CJK font installed (the demo extra ships one)")
+    rgb = np.zeros((90, 160, 3), np.uint8)
+    groups = np.zeros((90, 160), np.uint8)
+    groups[:, :80] = GROUPS.index("head") + 1  # left half: a head; right half: a torso
+    groups[:, 80:] = GROUPS.index("torso") + 1
+    behind = BehindParts([Comment(0.0, "top", "█" * 40, size=50, color=0xFFFFFF)], protect=("head",))
+    out = behind.draw(rgb.copy(), groups, 1.0)
+    assert out[:, 90:].max() > 200 and out[:, :70].max() < 30  # drawn over the torso, hidden by the head
+
+
 def test_per_person_parsing_finds_the_small_people_the_whole_frame_misses():
     from danmask.fx.parse import ParseEffect
 
@@ -148,7 +187,8 @@ def test_a_file_in_real_time(clip, tmp_path, capsys):
 
 # --- errors -----------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("case", ["missing", "corrupt", "no-folder", "overwrite", "colour", "camera"])
+@pytest.mark.parametrize("case", ["missing", "corrupt", "no-folder", "overwrite", "colour", "camera", "no-comments",
+                                  "protect"])
 def test_bad_input_is_one_line_and_exit_2(clip, tmp_path, capsys, case):
     corrupt = tmp_path / "corrupt.mp4"
     corrupt.write_bytes(b"not a video" * 100)
@@ -158,10 +198,15 @@ def test_bad_input_is_one_line_and_exit_2(clip, tmp_path, capsys, case):
             "no-folder": ["fx", "parse", clip.path, "-o", tmp_path / "no" / "o.mp4"],
             "overwrite": ["fx", "pose", clip.path, "-o", clip.path],
             "colour": ["fx", "parse", "--effect", "recolour-torso", "--colour", "red", clip.path, "-o", out],
+            "no-comments": ["fx", "parse", "--effect", "danmaku", clip.path, "-o", out],
+            "protect": ["fx", "parse", "--effect", "danmaku", "-c", clip.path, "--protect", "tail", clip.path, "-o",
+                        out],
             "camera": ["fx", "pose", "/dev/video97", "-o", out]}[case]
     code, err = run_cli([*argv, "-q"], capsys)
     assert code == 2
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err and "error:" in err
+    if case == "protect":
+        assert "--protect" in err
     assert not out.exists()
 
 
@@ -208,7 +253,8 @@ def test_the_python_functions_mirror_the_flags():
 
     common = {"output", "realtime", "timeout", "stop_after", "stop", "threads", "device", "progress"}
     assert common | {"keypoints", "max_people"} <= set(inspect.signature(run_pose).parameters)
-    assert common | {"effect", "colour", "input_size", "per_person"} <= set(inspect.signature(run_parse).parameters)
+    parse = {"effect", "colour", "input_size", "per_person", "comments", "protect", "font"}
+    assert common | parse <= set(inspect.signature(run_parse).parameters)
 
 
 # --- BodyPix and the parsing score --------------------------------------------------------------------------------

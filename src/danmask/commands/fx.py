@@ -82,9 +82,11 @@ def _parse(sub) -> None:
                        description="Per-pixel body parts of every person with BodyPix (MobileNetV1 x0.50, "
                        "stride 16; 24 parts grouped as head, torso, arms, hands, legs, feet) and an effect drawn "
                        "from them: colour-map tints each group, recolour-torso turns the upper-body clothes to "
-                       "--colour keeping their shading.",
+                       "--colour keeping their shading, danmaku flies bullet comments (-c FILE) behind the --protect "
+                       "groups only (default head and hands).",
                        epilog="examples:\n  danmask fx parse clip.mp4 -o parts.mp4\n"
-                              "  danmask fx parse --effect recolour-torso --colour '#ff3030' clip.mp4 -o red.mp4",
+                              "  danmask fx parse --effect recolour-torso --colour '#ff3030' clip.mp4 -o red.mp4\n"
+                              "  danmask fx parse --effect danmaku -c clip.xml --protect head,hands clip.mp4 -o out.mp4",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--effect", choices=EFFECTS, default="colour-map", help="what to draw (default colour-map)")
     p.add_argument("--colour", default="#28c8ff", metavar="#RRGGBB",
@@ -92,6 +94,12 @@ def _parse(sub) -> None:
     p.add_argument("--input-size", type=frame_size(17, 1281), default=(240, 320), metavar="WxH",
                    help="box BodyPix's input fits in, the frame's aspect kept, sides rounded up to 16k+1 "
                         "(default 320x240: a 4:3 frame runs at 321x241, 16:9 at 321x193)")
+    p.add_argument("-c", "--comments", metavar="FILE",
+                   help="--effect danmaku: the comment file (Bilibili XML/JSON, DPlayer v3 JSON)")
+    p.add_argument("--protect", default="head,hands", metavar="GROUPS",
+                   help="--effect danmaku: part groups the comments pass behind, comma-separated, from head, torso, "
+                        "arms, hands, legs, feet (default head,hands)")
+    p.add_argument("--font", metavar="FILE", help="--effect danmaku: font file (default: a CJK font, as render)")
     p.add_argument("--per-person", action="store_true",
                    help="find people first and parse each in their own crop: small and far people get parts too "
                         "(one more network pass per person)")
@@ -160,6 +168,7 @@ def run_parse(args: argparse.Namespace) -> int:
 
     result = _until_ctrl_c(lambda stop: run(args.source, effect=args.effect, colour=args.colour,
                                             input_size=args.input_size, per_person=args.per_person,
+                                            comments=args.comments, protect=args.protect, font=args.font,
                                             **_source_options(args, stop)))
     report = {**_base("parse", args, result), "model_ms_per_frame": round(result.model_ms, 1)}
     return _report(args, report, f"networks {report['model_ms_per_frame']} ms per frame")

@@ -3,7 +3,9 @@
 Effects (`EFFECTS`):
 - `colour-map`: each part group (head, torso, arms, hands, legs, feet) tinted with its own colour over the frame;
 - `recolour-torso`: the torso (clothes on the upper body) turned to `colour`, keeping the fabric's shading
-  (hue and saturation replaced, lightness kept): the rest of the picture is untouched.
+  (hue and saturation replaced, lightness kept): the rest of the picture is untouched;
+- `danmaku`: bullet comments that pass behind the chosen part groups only (default head and hands: the face and
+  the gestures stay clear, the comments cross the clothes), with danmask's own layout and burn-in (`fx.behind`).
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from ..video import VideoFrame
 from .bodypix import DEFAULT_BOX, GROUPS, BodyPix
 from .loop import FxResult, run_effect
 
-EFFECTS = ("colour-map", "recolour-torso")
+EFFECTS = ("colour-map", "recolour-torso", "danmaku")
 # RGB per group (index 0 = background, unused)
 PALETTE = np.array([(0, 0, 0), (255, 200, 60), (60, 120, 255), (60, 220, 90), (255, 80, 200), (230, 60, 50),
                     (150, 90, 255)], np.uint8)
@@ -71,11 +73,19 @@ class ParseEffect:
     """Per frame: BodyPix's part groups, then the chosen effect drawn."""
 
     def __init__(self, *, effect: str = "colour-map", colour: tuple[int, int, int] = DEFAULT_COLOUR,
-                 input_size: tuple[int, int] = DEFAULT_BOX, per_person: bool = False, threads: int = 1,
-                 device: str = "cpu") -> None:
+                 input_size: tuple[int, int] = DEFAULT_BOX, per_person: bool = False, comments=None,
+                 protect: str | tuple[str, ...] = ("head", "hands"), font: str | Path | None = None,
+                 threads: int = 1, device: str = "cpu") -> None:
         if effect not in EFFECTS:
             raise DanmaskError(f"unknown effect {effect!r}; valid: {', '.join(EFFECTS)}")
         self.effect, self.colour = effect, colour
+        self.behind = None
+        if effect == "danmaku":
+            if comments is None:
+                raise DanmaskError("--effect danmaku needs a comment file (-c/--comments FILE)")
+            from .behind import BehindParts
+
+            self.behind = BehindParts(comments, protect, font)
         self.model = BodyPix(input_size=input_size, threads=threads, device=device)
         self.crops = None
         if per_person:
@@ -93,6 +103,8 @@ class ParseEffect:
 
     def apply(self, rgb: np.ndarray, frame: VideoFrame | None = None) -> np.ndarray:
         groups = self.groups(rgb)
+        if self.behind is not None:
+            return self.behind.draw(rgb, groups, frame.time if frame is not None else 0.0)
         if self.effect == "recolour-torso":
             return recolour(rgb, groups == GROUPS.index("torso") + 1, self.colour)
         return colour_map(rgb, groups)
@@ -110,7 +122,9 @@ class ParseResult(FxResult):
 
 def run_parse(source: str | Path, *, output: str | Path | None = None, effect: str = "colour-map",
               colour: tuple[int, int, int] | str = DEFAULT_COLOUR, input_size: tuple[int, int] = DEFAULT_BOX,
-              per_person: bool = False, realtime: bool = False, timeout: float = 5.0,
+              per_person: bool = False, comments: str | Path | list | None = None,
+              protect: str | tuple[str, ...] = ("head", "hands"), font: str | Path | None = None,
+              realtime: bool = False, timeout: float = 5.0,
               stop_after: float | None = None, stop: threading.Event | None = None, threads: int = 1,
               device: str = "cpu", progress: bool = False) -> ParseResult:
     """Body parts of every person in `source`, drawn as `effect` into `output`.
@@ -118,17 +132,21 @@ def run_parse(source: str | Path, *, output: str | Path | None = None, effect: s
     Args:
         source: a video file, a camera (/dev/videoN), a stream URL, or a file with `realtime`.
         output: the video with the effect (None: run without writing, e.g. to time it).
-        effect: one of EFFECTS: `colour-map` or `recolour-torso`.
+        effect: one of EFFECTS: `colour-map`, `recolour-torso` or `danmaku`.
         colour: recolour-torso's colour, (r, g, b) or '#RRGGBB'.
         input_size: (h, w) box BodyPix's input fits in, the frame's aspect kept and each side rounded up to
             16k + 1 (default (240, 320): a 4:3 frame runs at 321x241, 16:9 at 321x193; turned for portrait).
         per_person: find people first (person-track's detector) and parse each in their own crop: small and
             far people get parts too, at one more network pass per person (`fx.crops`).
+        comments, protect, font: `danmaku`'s comment file (Bilibili XML/JSON, DPlayer JSON; or a list of
+            danmaku Comments), the part groups the comments pass behind ('head,hands'), the font (default: a
+            CJK font found as `danmask render` finds it).
         realtime, timeout, stop_after: live sources (see `danmask live`); stop after `stop_after` seconds.
         stop: set it to end the run cleanly (the output is a complete file of the frames so far).
 
     Raises:
-        VideoError, OutputError, ModelError, DanmaskError (a bad effect or colour): one-line reasons.
+        VideoError, OutputError, ModelError, CommentError, FontError, DanmaskError (a bad effect, colour or
+            part group): one-line reasons.
 
     Example:
         >>> run_parse("clip.mp4", output="parts.mp4", effect="recolour-torso", colour="#ff3030")  # doctest: +SKIP
@@ -138,8 +156,8 @@ def run_parse(source: str | Path, *, output: str | Path | None = None, effect: s
     if isinstance(colour, str):
         colour = parse_colour(colour)
     check_paths(source, output)
-    fx = ParseEffect(effect=effect, colour=colour, input_size=input_size, per_person=per_person, threads=threads,
-                     device=device)
+    fx = ParseEffect(effect=effect, colour=colour, input_size=input_size, per_person=per_person, comments=comments,
+                     protect=protect, font=font, threads=threads, device=device)
     base = run_effect(fx, source, output, realtime=realtime, timeout=timeout, stop_after=stop_after, stop=stop,
                       progress=progress, desc="parse")
     return ParseResult(**vars(base), stats=fx.stats)
