@@ -16,7 +16,10 @@ browser). The comment layout is computed here, by the same engine as `danmask re
 (density, crossing time, display area) ask the server for a new layout, opacity and mask on/off are applied
 in the page. Seeking works (the server answers HTTP Range requests).
 
-Without --track the masks are computed first with --model (use `danmask segment` once to save them).
+Without --track the masks are computed first with --model (use `danmask segment` once to save them), or, with
+--in-browser, by the page itself: the fast model (or --model, a whole-frame ONNX model) runs in the viewer's
+browser with onnxruntime-web (shipped inside danmask; WebGPU when the browser has it, else WASM with threads),
+followed by the same temporal stage, frame by frame as the video plays.
 A video the browser cannot play (e.g. AVI, MPEG-4 Part 2) is re-encoded to H.264 first, keeping timestamps.
 The server listens on 127.0.0.1 only, unless --host says otherwise; stop it with Ctrl-C.
 """
@@ -25,6 +28,7 @@ EPILOG = """\
 examples:
   danmask play clip.mp4 --comments clip.xml --track clip.dmask
   danmask play clip.mp4 --comments danmaku.json --model mediapipe-selfie-landscape --port 8080 --no-browser
+  danmask play clip.mp4 --comments clip.xml --in-browser
 """
 
 
@@ -38,6 +42,8 @@ def register(subparsers) -> None:
     p.add_argument("-c", "--comments", metavar="FILE", help="comment file (Bilibili XML/JSON, DPlayer v3 JSON)")
     p.add_argument("-t", "--track", metavar="TRACK.dmask", help="mask track of this video")
     p.add_argument("--no-mask", action="store_true", help="no masks at all: comments fly over everything")
+    p.add_argument("--in-browser", action="store_true",
+                   help="compute the masks in the browser as the video plays (no waiting; default model: fast)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int_between(0, 65535), default=8765,
                    help="port (default 8765; 0 picks a free one)")
@@ -77,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
             args.video, Path(workdir), comments=args.comments, track=args.track, model=args.model,
             mask=not args.no_mask, config=config, font=args.font, progress=not args.quiet,
             log=lambda line: print(line, file=sys.stderr), threads=seg["threads"], device=seg["device"],
-            temporal=seg["config"], mask_size=seg["mask_size"])
+            temporal=seg["config"], mask_size=seg["mask_size"], in_browser=args.in_browser)
         with PlayerServer(content, args.host, args.port) as server:
             if args.host not in ("127.0.0.1", "localhost", "::1"):
                 print(f"warning: listening on {args.host}: other machines can reach this player", file=sys.stderr)

@@ -20,15 +20,17 @@ from typing import Callable
 from urllib.parse import parse_qs, urlsplit
 
 from ..errors import DanmaskError
+from ..runtime.base import ModelSpec
 from ..segmenter import TemporalConfig
 from .comments import Comment
 from .font import find_font, web_font_bytes
+from .inbrowser import ISOLATION_HEADERS, browser_model, model_config, ort_file
 from .layout import LayoutConfig, LayoutError, layout
 
 STATIC_DIR = Path(__file__).with_name("static")
 WEB_DIR = Path(__file__).resolve().parents[1] / "web"
 STATIC_FILES = {"/": "index.html", "/player.js": "player.js", "/player.css": "player.css"}
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self'; "
+CSP = ("default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self'; "
        "font-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 CHUNK = 1 << 16
 # URL query name -> (LayoutConfig field, parser); what the page's controls may change
@@ -51,6 +53,7 @@ class PlayerContent:
     font_file: Path
     track: Path | None = None
     title: str = ""
+    browser_model: ModelSpec | None = None  # computed in the viewer's browser when there is no track
 
 
 def prepare_content(video: str | Path, workdir: Path, *, comments: str | Path | None = None,
@@ -58,18 +61,19 @@ def prepare_content(video: str | Path, workdir: Path, *, comments: str | Path | 
                     config: LayoutConfig | None = None, font: str | Path | None = None,
                     progress: bool = False, log: Callable[[str], object] = lambda line: None,
                     threads: int = 1, device: str = "auto", temporal: TemporalConfig | None = None,
-                    mask_size: tuple[int, int] | None = None) -> PlayerContent:
+                    mask_size: tuple[int, int] | None = None, in_browser: bool = False) -> PlayerContent:
     """Everything `danmask play` serves, made ready in `workdir` (a temporary folder the caller owns).
 
     A video the browser cannot play is re-encoded to H.264 MP4 (same timestamps); without `track`, and unless
     `mask` is False, the masks are computed now with `model` (run with `threads`, `device`, the `temporal` stage,
-    at `mask_size`: see `pipeline.segment_video`) and saved as a .dmask in `workdir`.
+    at `mask_size`: see `pipeline.segment_video`) and saved as a .dmask in `workdir`, or with `in_browser` left
+    to the viewer's browser (`model` must then be a whole-frame ONNX model; default: the fast model).
 
     Raises:
         VideoError, TrackError, CommentError, FontError, ModelError: bad inputs, with one-line messages.
     """
     from ..pipeline import segment_video
-    from ..runtime import DEFAULT_MODEL
+    from ..runtime import DEFAULT_MODEL, FAST_MODEL
     from ..trackreader import TrackReader
     from ..video import probe
     from .comments import load_comments
@@ -82,10 +86,14 @@ def prepare_content(video: str | Path, workdir: Path, *, comments: str | Path | 
     if loaded:
         log(f"comments: {loaded.summary()}")
     track_path = Path(track) if track else None
+    browser_spec = None
+    if in_browser and mask and not track_path:
+        browser_spec = browser_model(model or FAST_MODEL)
+        log(f"masks will be computed in the browser with {browser_spec.name}")
     if track_path:
         with TrackReader(track_path, people=False) as reader:  # the page reads the person layers itself
             check_track(reader, info)
-    elif mask:
+    elif mask and not browser_spec:
         name = model or DEFAULT_MODEL
         log(f"computing masks with {name} (save them with `danmask segment` to skip this next time)")
         track_path = workdir / "track.dmask"
@@ -99,7 +107,7 @@ def prepare_content(video: str | Path, workdir: Path, *, comments: str | Path | 
         reencode_for_browser(video, playable, progress=progress)
     return PlayerContent(video=playable, shape=(info.height, info.width),
                          comments=tuple(loaded.comments) if loaded else (), config=config or LayoutConfig(),
-                         font_file=font_file, track=track_path, title=video.name)
+                         font_file=font_file, track=track_path, title=video.name, browser_model=browser_spec)
 
 
 class PlayerServer:
@@ -192,12 +200,20 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if path in STATIC_FILES:
                 self._send_file(STATIC_DIR / STATIC_FILES[path], head)
-            elif path in ("/dmask.js", "/sprite.js"):
+            elif path in ("/dmask.js", "/sprite.js", "/segment.js", "/temporal.js"):
                 self._send_file(WEB_DIR / path[1:], head)
             elif path == "/media/video":
                 self._send_file(self.content.video, head)
             elif path == "/media/track.dmask" and self.content.track is not None:
                 self._send_file(self.content.track, head)
+            elif path == "/media/model.onnx" and self.content.browser_model is not None:
+                self._send_file(Path(self.content.browser_model.path), head, "application/octet-stream")
+            elif path.startswith("/ort/") and (found := ort_file(path[5:], "gzip" in self.headers.get(
+                    "Accept-Encoding", ""))):
+                body, ctype, extra = found
+                self._headers(HTTPStatus.OK, ctype, len(body), {**extra, "Cache-Control": "max-age=86400"})
+                if not head:
+                    self.wfile.write(body)
             elif path == "/media/font":
                 self._send_bytes(self.font_bytes, "font/ttf", head, charset=False)
             elif path == "/favicon.ico":
@@ -218,6 +234,8 @@ class _Handler(BaseHTTPRequestHandler):
             "title": c.title, "width": c.shape[1], "height": c.shape[0], "video": "/media/video",
             "track": "/media/track.dmask" if c.track else None, "font": "/media/font",
             "settings": settings_json(cfg), "comments": len(c.comments),
+            "model": model_config(c.browser_model, "/media/model.onnx") if c.browser_model else None,
+            "ort": "/ort/",
         }, ensure_ascii=False).encode("utf-8")
 
     def _send_schedule(self, query: str, head: bool) -> None:
@@ -237,8 +255,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Security-Policy", CSP)
         self.send_header("X-Content-Type-Options", "nosniff")
         self.send_header("Referrer-Policy", "no-referrer")
-        self.send_header("Cache-Control", "no-store")
-        for key, value in (extra or {}).items():
+        for key, value in {"Cache-Control": "no-store", **ISOLATION_HEADERS, **(extra or {})}.items():
             self.send_header(key, value)
         self.end_headers()
 

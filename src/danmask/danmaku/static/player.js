@@ -11,6 +11,10 @@
 //
 // Comment text only ever reaches canvas fillText/strokeText and textContent: never HTML.
 //
+// Without a track, when the config names a model, the masks are computed here, in the viewer's browser
+// (segment.js: onnxruntime-web + the same temporal stage as Python), one video frame at a time, newest frame
+// first: while the model is busy, frames on screen keep the last mask and are counted as dropped.
+//
 // Every URL is relative to the page (or comes from api/config), so the same page serves `danmask play` at / and
 // `danmask serve` under /v1/videos/ID/player/. When the config names a `post` URL (the service), a comment box
 // posts the viewer's comment at the current time and reloads the layout.
@@ -38,6 +42,10 @@ const state = {
   maskCanvas: null,
   sprites: new Map(), // schedule item index -> pre-drawn canvas while the item is on screen
   maskShown: null, // {block, index, selection} of the mask currently in maskCanvas
+  segmenter: null, // BrowserSegmenter when masks are computed in this browser
+  maskSource: "", // how the in-browser masks are made, for the status line
+  liveMask: null, // {block: -1, index, time, union} of the newest frame the browser segmented
+  segmenting: null, // mediaTime of the frame being segmented, or null
   frameTime: null, // mediaTime of the frame on screen (from requestVideoFrameCallback)
   showDanmaku: true,
   useMask: true,
@@ -51,7 +59,8 @@ const state = {
 
 // Counters read by tests and the benchmark (no effect on drawing).
 const stats = { frames: 0, draws: 0, drawMs: 0, drawn: 0, masked: 0, maskTime: null, mediaTime: null, missingMask: 0,
-                maskSelection: 0 }; // maskSelection: state.selection of the mask last cut out
+                maskSelection: 0, // maskSelection: state.selection of the mask last cut out
+                segmented: 0, segmentDropped: 0, segmentMs: 0, notReadable: null }; // in-browser masks
 window.danmaskPlayer = { state, stats, drawAt: (t) => draw(t, t) };
 
 // ------------------------------------------------------------------ schedule (from the Python layout)
@@ -78,7 +87,7 @@ async function loadSchedule() {
   state.maxDuration = body.max_duration;
   const dropped = Object.entries(body.dropped).map(([why, n]) => `${n} ${why}`).join(", ") || "none";
   setStatus(`${state.config.comments} comments, ${body.shown} shown, dropped: ${dropped}` +
-            (state.track ? "" : " (no mask track: comments cover people)"));
+            (state.track ? "" : state.maskSource ? ` (${state.maskSource})` : " (no mask track: comments cover people)"));
   redraw();
 }
 
@@ -140,6 +149,7 @@ function ensureBlock(number) {
 
 // The mask of the frame displayed at t, synchronously: {block, index, data} or null while it is decoding.
 function maskAt(t) {
+  if (state.segmenter) return state.liveMask;
   const number = blockNumberAt(t);
   for (let k = 1; k <= PREFETCH_BLOCKS; k++) ensureBlock(number + k);
   const block = ensureBlock(number);
@@ -155,7 +165,7 @@ function paintMask(mask) {
   const which = !mask.people ? "salient" : state.protect === "chosen" ? state.chosen : state.protect;
   const data = selectMask(mask.union, mask.people || [], which);
   const mctx = state.maskCanvas.getContext("2d");
-  const image = mctx.createImageData(state.track.width, state.track.height);
+  const image = mctx.createImageData(state.maskCanvas.width, state.maskCanvas.height);
   const px = image.data;
   for (let i = 0, n = data.length; i < n; i++) px[4 * i + 3] = data[i];
   mctx.putImageData(image, 0, 0);
@@ -170,13 +180,14 @@ function sprite(item) {
 
 // t: comment positions; frameTime: which frame's mask to cut out (the one on screen).
 function draw(t, frameTime) {
+  if (state.segmenting !== null && state.segmenting === frameTime && state.useMask) return; // its mask is coming
   const started = performance.now();
   const { width, height } = canvas;
   ctx.clearRect(0, 0, width, height);
   let drawn = 0;
   if (state.showDanmaku && state.items.length) {
     let mask = null;
-    if (state.useMask && state.track) {
+    if (state.useMask && (state.track || state.segmenter)) {
       mask = maskAt(frameTime);
       if (!mask) { // never draw over a person with a stale mask: skip this frame, redraw once decoded
         stats.missingMask++;
@@ -216,6 +227,7 @@ function redraw() {
 function onVideoFrame(now, meta) {
   state.frameTime = meta.mediaTime;
   stats.frames++;
+  if (state.segmenter) segmentFrame(meta.mediaTime);
   draw(meta.mediaTime, meta.mediaTime);
   video.requestVideoFrameCallback(onVideoFrame);
 }
@@ -223,6 +235,57 @@ function onVideoFrame(now, meta) {
 function onAnimationFrame() {
   if (!video.paused && state.frameTime !== null) draw(video.currentTime, state.frameTime);
   requestAnimationFrame(onAnimationFrame);
+}
+
+// ------------------------------------------------------------------ masks computed in this browser
+
+// Segment the frame on screen unless the model is still busy with an earlier one (then this frame keeps the
+// last mask: the newest frame wins, lag never builds up).
+function segmentFrame(t) {
+  if (state.segmenting !== null) {
+    stats.segmentDropped++;
+    return;
+  }
+  if (!state.useMask || !state.showDanmaku) return;
+  state.segmenting = t;
+  const started = performance.now();
+  state.segmenter.step(video, t).then((mask) => {
+    const alpha = new Uint8ClampedArray(mask.length);
+    for (let i = 0; i < mask.length; i++) alpha[i] = mask[i] * 255 + 0.5;
+    state.liveMask = { block: -1, index: stats.segmented, time: t, union: alpha, people: null };
+    stats.segmented++;
+    stats.segmentMs += performance.now() - started;
+  }, (error) => {
+    stopSegmenting(error);
+  }).finally(() => {
+    state.segmenting = null;
+    redraw();
+  });
+}
+
+function stopSegmenting(error) {
+  state.segmenter = null;
+  state.liveMask = null;
+  stats.notReadable = error.message;
+  setStatus("masks off: " + error.message);
+  $("mask").checked = false;
+  $("mask").disabled = true;
+  state.useMask = false;
+}
+
+async function startSegmenter() {
+  const { BrowserSegmenter } = await import("./segment.js");
+  const params = new URLSearchParams(location.search);
+  state.segmenter = await BrowserSegmenter.create({
+    model: state.config.model, ortBase: state.config.ort, backend: params.get("backend") || "auto",
+    threads: Number(params.get("threads")) || 0, proxy: params.get("proxy") === "1",
+  });
+  state.maskCanvas = document.createElement("canvas");
+  state.maskCanvas.width = state.segmenter.width;
+  state.maskCanvas.height = state.segmenter.height;
+  const { backend, threads } = state.segmenter;
+  state.maskSource = `masks computed in this browser (${state.config.model.spec.name}, ${backend}` +
+                     (backend === "wasm" ? `, ${threads} thread${threads > 1 ? "s" : ""})` : ")");
 }
 
 // The on-screen list mirrors what the canvas shows, as text (useful for screen readers and for copying).
@@ -283,7 +346,7 @@ function bindControls() {
   area.addEventListener("change", () => { state.settings.area = Number(area.value); scheduleSoon(); });
   $("show").addEventListener("change", (e) => { state.showDanmaku = e.target.checked; redraw(); });
   $("mask").addEventListener("change", (e) => { state.useMask = e.target.checked; redraw(); });
-  $("mask").disabled = !state.config.track;
+  $("mask").disabled = !state.config.track && !state.config.model;
 }
 
 // The "Protect" choice and one checkbox per person id, shown only for tracks with person layers. Ids start
@@ -381,6 +444,8 @@ async function start() {
       if (track.index.length) state.blocks.set(0, await track.block(0)); // the first frame has its mask
     }));
   }
+  const maskParam = new URLSearchParams(location.search).get("masks"); // "off": the page without in-browser masks
+  if (!state.config.track && state.config.model && maskParam !== "off") loads.push(startSegmenter());
   await Promise.all(loads);
   await loadSchedule();
   const metadata = new Promise((resolve) => video.addEventListener("loadeddata", resolve, { once: true }));
