@@ -71,7 +71,22 @@ def test_upload_to_done_and_every_read(server, clip):
     assert status == 200 and b'id="comment-form"' in page and "script-src 'self'" in headers["Content-Security-Policy"]
     config = json.loads(server.get(f"/v1/videos/{video_id}/player/api/config")[1])
     assert config["track"].endswith("/mask.dmask") and config["post"].endswith("/comments")
+    assert config["model"] is None  # the track is there: no masks computed in the browser
     assert server.get("/docs")[0] == 200 and "/v1/videos" in json.loads(server.get("/openapi.json")[1])["paths"]
+
+
+def test_in_browser_runtime_is_served_and_pages_are_isolated(server):
+    """What the player needs to compute masks itself while a job runs: the model and onnxruntime-web's files,
+    looked up by name (never a path), the wasm gzip-compressed; pages cross-origin isolated for WASM threads."""
+    status, body, headers = server.get("/v1/ort/ort-wasm-simd-threaded.wasm", {"Accept-Encoding": "gzip"})
+    assert status == 200 and headers["content-encoding"] == "gzip" and gzip.decompress(body)[:4] == b"\0asm"
+    assert server.get("/v1/ort/ort.wasm.min.mjs")[0] == 200
+    for bad in ("/v1/ort/..%2fapp.py", "/v1/ort/VERSION", "/v1/ort/NOTICE", "/v1/ort/x.wasm"):
+        assert server.get(bad)[0] == 404, bad
+    status, model, headers = server.get("/v1/model.onnx")
+    assert status == 200 and len(model) > 100_000
+    assert headers["Cross-Origin-Opener-Policy"] == "same-origin"
+    assert headers["Cross-Origin-Embedder-Policy"] == "credentialless"
 
 
 def test_writes_need_the_token_and_uploads_must_be_videos(server, clip):

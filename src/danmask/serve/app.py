@@ -20,8 +20,10 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from ..danmaku.inbrowser import ISOLATION_HEADERS, browser_model, model_config, ort_file
 from ..danmaku.player import CSP, STATIC_DIR, WEB_DIR, config_from_query, settings_json
 from ..errors import CommentError, DanmaskError
+from ..runtime import FAST_MODEL
 from .comments import RateLimit, bilibili_xml, check_comment, to_comments
 from .jobs import JobRunner
 from .store import Store
@@ -31,7 +33,9 @@ VIDEO_ID = re.compile(r"[0-9a-f]{32}")
 PLAYER_FILES = {"player.js": (STATIC_DIR / "player.js", "text/javascript"),
                 "player.css": (STATIC_DIR / "player.css", "text/css"),
                 "dmask.js": (WEB_DIR / "dmask.js", "text/javascript"),
-                "sprite.js": (WEB_DIR / "sprite.js", "text/javascript")}
+                "sprite.js": (WEB_DIR / "sprite.js", "text/javascript"),
+                "segment.js": (WEB_DIR / "segment.js", "text/javascript"),
+                "temporal.js": (WEB_DIR / "temporal.js", "text/javascript")}
 MEDIA_TYPES = {".dmask": "application/octet-stream", ".webmask": "application/octet-stream"}
 DEFAULT_UPLOAD_LIMIT = 2 << 30
 OPEN_PATHS = ("/docs", "/redoc", "/openapi.json")  # Swagger UI's page needs its own scripts
@@ -80,6 +84,7 @@ def create_app(settings: Settings) -> FastAPI:
         response = await call_next(request)
         if not request.url.path.startswith(OPEN_PATHS):
             response.headers["Content-Security-Policy"] = CSP
+            response.headers.update(ISOLATION_HEADERS)
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"
         return response
@@ -209,10 +214,14 @@ def create_app(settings: Settings) -> FastAPI:
         row = video_row(video_id)
         height, width = _shape(folder(video_id))
         base = f"/v1/videos/{row['id']}"
+        done = row["status"] == "done"
         return {"title": row["filename"], "width": width, "height": height, "video": f"{base}/video",
-                "track": f"{base}/mask.dmask" if row["status"] == "done" else None, "font": "/v1/font",
+                "track": f"{base}/mask.dmask" if done else None, "font": "/v1/font",
                 "settings": settings_json(LayoutConfig()), "comments": store().comment_count(row["id"]),
-                "post": f"{base}/comments"}
+                "post": f"{base}/comments",
+                # until the job is done, the viewer's browser computes the masks itself
+                "model": None if done else model_config(browser_model(FAST_MODEL), "/v1/model.onnx"),
+                "ort": "/v1/ort/"}
 
     @app.get("/v1/videos/{video_id}/player/api/schedule", include_in_schema=False)
     def player_schedule(video_id: str, request: Request) -> Response:
@@ -226,6 +235,18 @@ def create_app(settings: Settings) -> FastAPI:
         except DanmaskError as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
         return Response(body, media_type="application/json")
+
+    @app.get("/v1/model.onnx", include_in_schema=False)
+    def model_file() -> FileResponse:
+        return FileResponse(browser_model(FAST_MODEL).path, media_type="application/octet-stream")
+
+    @app.get("/v1/ort/{name}", include_in_schema=False)
+    def ort_runtime(name: str, request: Request) -> Response:
+        found = ort_file(name, "gzip" in request.headers.get("accept-encoding", ""))
+        if found is None:
+            raise HTTPException(404, "no such file")
+        body, media_type, headers = found
+        return Response(body, media_type=media_type, headers={**headers, "Cache-Control": "max-age=86400"})
 
     @app.get("/v1/font", include_in_schema=False)
     def font() -> Response:
