@@ -21,6 +21,8 @@ Measure, in one run and each against a reference timed in the same run:
 With --scale, instead: peak memory of a 10-minute vs a 1-minute 720p video, `danmask batch` with 1 and 2
 workers vs a loop of `danmask segment`, CPU per frame and the cluster for 10,000 hours a day, and the load test of
 `danmask serve` (see danmask.eval.scale; several minutes).
+With --in-browser, instead: masks computed in the web player by onnxruntime-web in headless Chromium on a 640x360
+clip (frames segmented per second while it plays, the model alone) vs the same model in Python, same run.
 The 720p clip is real footage (--video, else $DANMASK_DATA/clips or ../shared/data/clips; letterboxed), else
 synthetic.
 A dated section with the machine description is appended to BENCHMARKS.md.
@@ -45,6 +47,8 @@ def register(subparsers) -> None:
     p.add_argument("--no-people", action="store_true", help="skip the person-track cost per number of people")
     p.add_argument("--scale", action="store_true",
                    help="the catalog figures instead: memory, batch, cluster cost, serve load (minutes)")
+    p.add_argument("--in-browser", action="store_true",
+                   help="the in-browser figures instead: the fast model in headless Chromium vs Python (a minute)")
     p.add_argument("--long-minutes", type=int_at_least(2), default=10, metavar="MIN",
                    help="with --scale: minutes of the long video whose peak memory is compared (default 10)")
     p.add_argument("--json", action="store_true", help="print the results as one JSON object")
@@ -57,6 +61,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..eval.bench import append_section, format_table, markdown_section, run_bench
     from ..outputs import check_file
+    from ..runtime import FAST_MODEL
 
     if args.video is not None and not args.video.is_file():
         raise DanmaskError(f"{args.video}: video not found")
@@ -67,6 +72,11 @@ def run(args: argparse.Namespace) -> int:
 
         result = run_scale(long_minutes=args.long_minutes)
         table, section = format_scale, markdown_scale
+    elif args.in_browser:
+        from ..eval.inbrowser import format_inbrowser, markdown_inbrowser, run_inbrowser
+
+        result = run_inbrowser(args.video, model=args.model[0] if args.model else FAST_MODEL)
+        table, section = format_inbrowser, markdown_inbrowser
     else:
         result = run_bench(models=args.model, pipeline_model=args.pipeline_model, clip=args.video,
                            frames=args.frames, runs=args.runs, warmup=args.warmup, repeat=args.repeat,
