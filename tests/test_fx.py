@@ -291,6 +291,16 @@ def test_effects_touch_only_what_they_should():
     assert parse_colour("#FF3030") == (255, 48, 48)
 
 
+def test_effect_bench_puts_our_figures_beside_the_seeds(tmp_path):
+    from danmask.fx.bench import bench_parse, bench_pose, markdown
+
+    clip = make_video(tmp_path / "c.mp4", frames=10, shape=(H, W))
+    result = {"parse": bench_parse(frames=10), "pose": bench_pose(clip.path, frames=10)}
+    table = markdown(result)
+    assert result["parse"]["model_ms"] > 0 and result["pose"]["frames"] == 10 and result["pose"]["frame"] == "640x360"
+    assert "25 fps at 320x240" in table and "11 ms at 320x320" in table
+
+
 def test_confusion_and_iou():
     truth = np.array([[0, 1], [2, 2]])
     pred = np.array([[0, 1], [2, 0]])
