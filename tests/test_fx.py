@@ -153,7 +153,8 @@ def test_per_person_parsing_finds_the_small_people_the_whole_frame_misses():
     assert crops.crops.people >= 3
 
 
-def test_audio_is_kept(tmp_path, capsys):
+def video_with_audio(tmp_path) -> Path:
+    """A 15-frame synthetic clip (0.5 s) with a 440 Hz AAC tone."""
     path = tmp_path / "with_audio.mp4"
     video = make_video(tmp_path / "silent.mp4", frames=15, shape=(H, W))
     with av.open(str(video.path)) as src, av.open(str(path), "w") as dst:
@@ -170,11 +171,29 @@ def test_audio_is_kept(tmp_path, capsys):
             frame.sample_rate, frame.pts, frame.time_base = 48000, start, Fraction(1, 48000)
             dst.mux(a_out.encode(frame))
         dst.mux(a_out.encode(None))
+    return path
+
+
+def audio_seconds(path: Path) -> float:
+    with av.open(str(path)) as c:
+        ends = [float((p.pts + p.duration) * p.time_base) for p in c.demux(audio=0) if p.size and p.pts is not None]
+    return max(ends, default=0.0)
+
+
+def test_audio_is_kept(tmp_path, capsys):
+    path = video_with_audio(tmp_path)
     out = tmp_path / "out.mp4"
     code, err = run_cli(["fx", "parse", path, "-o", out, "-q"], capsys)
     assert code == 0, err
-    with av.open(str(out)) as c:
-        assert len(c.streams.audio) == 1 and sum(1 for p in c.demux(audio=0) if p.size) > 10
+    assert audio_seconds(out) == pytest.approx(audio_seconds(path), abs=0.05) and audio_seconds(out) > 0.4
+
+
+def test_a_run_stopped_early_ends_its_audio_with_the_video(tmp_path, capsys):
+    path = video_with_audio(tmp_path)
+    out = tmp_path / "out.mp4"
+    code, err = run_cli(["fx", "parse", path, "-o", out, "-q", "--stop-after", "0.2"], capsys)
+    assert code == 0, err
+    assert 0.1 < audio_seconds(out) < 0.3 and len(decoded(out)) == 6
 
 
 def test_a_file_in_real_time(clip, tmp_path, capsys):

@@ -45,6 +45,7 @@ class FxResult:
     effect_ms: list[float] = field(default_factory=list, repr=False)  # time in the effect, per frame
     audio: str = "none"  # "copied", "re-encoded to aac ..." or "none"
     dropped: int = 0  # live sources: frames the effect had no time for
+    stopped_at: float = float("inf")  # source time where the run was stopped early (--stop-after, Ctrl-C)
 
     @property
     def fps(self) -> float:
@@ -98,9 +99,9 @@ def run_effect(effect: Effect, source: str | Path, output: str | Path | None, *,
         frames, info, counter = _live_frames(source, realtime, timeout)
     else:
         frames, info, counter = _file_frames(source)
-    if stop_after is not None:
-        frames = _until(frames, stop_after)
     result = FxResult(output, 0, 0.0)
+    if stop_after is not None:
+        frames = _until(frames, stop_after, result)
     started = time.perf_counter()
     bar = _bar(info.frames if not live else None, f"{desc} {Path(source).name}", progress)
     drawn = _drawn(effect, frames, result, bar, stop or threading.Event())
@@ -109,9 +110,7 @@ def run_effect(effect: Effect, source: str | Path, output: str | Path | None, *,
             for _ in drawn:
                 pass
         else:
-            from ..danmaku.render import VideoWriter
-
-            with VideoWriter(Path(source), output, info, crf) as writer:
+            with _Writer(Path(source), output, info, crf, result) as writer:
                 result.audio = writer.audio_mode
                 writer.write_all(drawn, None, progress=False)
     finally:
@@ -122,11 +121,24 @@ def run_effect(effect: Effect, source: str | Path, output: str | Path | None, *,
     return result
 
 
-def _until(frames: Iterator[VideoFrame], stop_after: float) -> Iterator[VideoFrame]:
+def _until(frames: Iterator[VideoFrame], stop_after: float, result: FxResult) -> Iterator[VideoFrame]:
     for f in frames:
         if f.time >= stop_after:
+            result.stopped_at = f.time
             return
         yield f
+
+
+def _Writer(source: Path, output: Path, info: VideoInfo, crf: int, result: FxResult):
+    """The burn-in's VideoWriter, whose audio ends with the video when the run stopped early (--stop-after,
+    Ctrl-C) instead of running on to the end of the source."""
+    from ..danmaku.render import VideoWriter
+
+    class Writer(VideoWriter):
+        def _finish(self, audio_until: float = float("inf")) -> None:
+            super()._finish(min(audio_until, result.stopped_at))
+
+    return Writer(source, output, info, crf)
 
 
 def _drawn(effect: Effect, frames: Iterator[VideoFrame], result: FxResult, bar,
@@ -134,6 +146,7 @@ def _drawn(effect: Effect, frames: Iterator[VideoFrame], result: FxResult, bar,
     """(frame with the effect drawn, None) pairs for VideoWriter.write_all, timing the effect alone."""
     for frame in frames:
         if stop.is_set():
+            result.stopped_at = frame.time
             return
         rgb = frame.rgb if frame.rgb.flags.writeable else frame.rgb.copy()
         t0 = time.perf_counter()
