@@ -62,8 +62,9 @@ def _common(p: argparse.ArgumentParser) -> None:
 def _pose(sub) -> None:
     p = sub.add_parser("pose", help="2D keypoints of every person with ids, skeleton overlay",
                        description="2D keypoints (MediaPipe Pose's 33) of every person, tracked with ids by the "
-                       "person-track model (YOLOX-Nano finds people, the pose landmarker follows each), drawn as "
-                       "skeletons with their ids. --keypoints writes them per frame with the frame's pts.",
+                       "person-track model\n(YOLOX-Nano finds people, the pose landmarker follows each), drawn as "
+                       "skeletons with their ids.\n--keypoints writes them per frame with the frame's pts. The summary "
+                       "gives the time per person.",
                        epilog="example:\n  danmask fx pose clip.mp4 -o pose.mp4 --keypoints pose.json",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--keypoints", metavar="FILE.json",
@@ -80,10 +81,10 @@ def _parse(sub) -> None:
 
     p = sub.add_parser("parse", help="per-pixel body parts of every person (BodyPix), colour map or recolouring",
                        description="Per-pixel body parts of every person with BodyPix (MobileNetV1 x0.50, "
-                       "stride 16; 24 parts grouped as head, torso, arms, hands, legs, feet) and an effect drawn "
-                       "from them: colour-map tints each group, recolour-torso turns the upper-body clothes to "
-                       "--colour keeping their shading, danmaku flies bullet comments (-c FILE) behind the --protect "
-                       "groups only (default head and hands).",
+                       "stride 16; 24 parts grouped\nas head, torso, arms, hands, legs, feet) and an effect drawn "
+                       "from them:\n  colour-map      tints each group\n  recolour-torso  turns the upper-body "
+                       "clothes to --colour, keeping their shading\n  danmaku         flies bullet comments (-c FILE) "
+                       "behind the --protect groups only (default\n                  head and hands)",
                        epilog="examples:\n  danmask fx parse clip.mp4 -o parts.mp4\n"
                               "  danmask fx parse --effect recolour-torso --colour '#ff3030' clip.mp4 -o red.mp4\n"
                               "  danmask fx parse --effect danmaku -c clip.xml --protect head,hands clip.mp4 -o out.mp4",
