@@ -7,9 +7,14 @@ the newest frame wins and the ones the effect had no time for are dropped, so la
 The output is the burn-in's writer (`danmaku.render.VideoWriter`): H.264, each frame at its own timestamp
 (variable frame rate survives), the source's audio copied when a file has any. A live source is stamped with the
 session clock at 1/90000 s, as `danmask live -o` does.
+
+Three stages overlap, as in `pipeline.py`: a file is decoded in a thread (a live source has its capture thread),
+the effect runs on the caller's thread, and the encoder in a third, each handing over through a small bounded
+queue; errors cross over after the frames before them, and every thread is joined.
 """
 from __future__ import annotations
 
+import queue
 import sys
 import threading
 import time
@@ -112,7 +117,7 @@ def run_effect(effect: Effect, source: str | Path, output: str | Path | None, *,
         else:
             with _Writer(Path(source), output, info, crf, result) as writer:
                 result.audio = writer.audio_mode
-                writer.write_all(drawn, None, progress=False)
+                _write_in_thread(writer, drawn)
     finally:
         bar.close()
         counter.close()
@@ -164,19 +169,79 @@ def _bar(total: int | None, desc: str, progress: bool):
                 leave=False)
 
 
+_END = object()
+_QUEUE = 4  # frames waiting between two stages
+
+
+def _write_in_thread(writer, drawn: Iterator[tuple[VideoFrame, None]]) -> None:
+    """`writer.write_all(drawn)` with the encoding in a thread of its own, so that it overlaps the effect's next
+    frame. An error of the frames (a damaged source) reaches the writer after the frames before it, so it keeps
+    them, as `danmask render` does; an error of the writer (a full disk) stops the effect."""
+    handover: queue.Queue = queue.Queue(maxsize=_QUEUE)
+    failed: list[BaseException] = []
+
+    def items() -> Iterator[tuple[VideoFrame, None]]:
+        while (item := handover.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def encode() -> None:
+        try:
+            writer.write_all(items(), None, progress=False)
+        except BaseException as exc:  # raised on the caller's thread below
+            failed.append(exc)
+
+    thread = threading.Thread(target=encode, name="danmask-fx-encode", daemon=True)
+    thread.start()
+
+    def put(item: object) -> bool:
+        while thread.is_alive():
+            try:
+                handover.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    end: object = _END
+    try:
+        for item in drawn:
+            if not put(item):
+                break  # the writer stopped: its error is raised below
+    except BaseException as exc:  # handed to the writer after the frames before it
+        end = exc
+    put(end)
+    thread.join()
+    if failed:
+        raise failed[0]
+    if isinstance(end, BaseException):
+        raise end
+
+
 class _FileCounter:
+    """The decoding thread of a file."""
+
+    def __init__(self, source: str) -> None:
+        from ..pipeline import _Decoder
+        from ..video import iter_frames
+
+        self.decoder = _Decoder(iter_frames(source))
+        self.decoder.start()
+
     def close(self) -> None:
-        pass
+        self.decoder.stop()
 
     def dropped(self) -> int:
         return 0
 
 
 def _file_frames(source: str) -> tuple[Iterator[VideoFrame], VideoInfo, _FileCounter]:
-    from ..video import iter_frames, probe
+    from ..video import probe
 
     info = probe(source)
-    return iter_frames(source), info, _FileCounter()
+    counter = _FileCounter(source)
+    return iter(counter.decoder), info, counter
 
 
 class _LiveCounter:
