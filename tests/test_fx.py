@@ -262,6 +262,25 @@ def test_a_damaged_source_keeps_the_frames_and_keypoints_before_the_damage(tmp_p
     assert 5 < len(good) == len(frames) < 60
 
 
+def test_a_writer_that_fails_stops_the_effect_without_hanging():
+    import itertools
+
+    from danmask.errors import OutputError
+    from danmask.fx.loop import _write_in_thread
+
+    class FullDisk:
+        def write_all(self, frames, paint, progress):
+            for i, _ in enumerate(frames):
+                if i == 2:
+                    raise OutputError("out.mp4: cannot write (No space left on device)")
+
+    produced = []
+    endless = ((produced.append(i), (i, None))[1] for i in itertools.count())
+    with pytest.raises(OutputError, match="No space"):
+        _write_in_thread(FullDisk(), endless)
+    assert len(produced) < 20  # the effect stopped soon after the writer did
+
+
 def test_fx_without_an_effect_prints_help(capsys):
     assert main(["fx"]) == 1
     assert "pose" in capsys.readouterr().out
