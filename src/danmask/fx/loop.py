@@ -115,7 +115,7 @@ def run_effect(effect: Effect, source: str | Path, output: str | Path | None, *,
             for _ in drawn:
                 pass
         else:
-            with _Writer(Path(source), output, info, crf, result) as writer:
+            with _writer(Path(source), output, info, crf, result) as writer:
                 result.audio = writer.audio_mode
                 _write_in_thread(writer, drawn)
     finally:
@@ -134,7 +134,7 @@ def _until(frames: Iterator[VideoFrame], stop_after: float, result: FxResult) ->
         yield f
 
 
-def _Writer(source: Path, output: Path, info: VideoInfo, crf: int, result: FxResult):
+def _writer(source: Path, output: Path, info: VideoInfo, crf: int, result: FxResult):
     """The burn-in's VideoWriter, whose audio ends with the video when the run stopped early (--stop-after,
     Ctrl-C) instead of running on to the end of the source."""
     from ..danmaku.render import VideoWriter
