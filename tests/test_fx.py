@@ -240,9 +240,8 @@ def test_ctrl_c_ends_a_realtime_run_with_a_complete_video(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "danmask.cli", "fx", "parse", str(long.path), "--realtime",
                              "-o", str(out), "-q"], stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 30
-    while not out.exists() and time.monotonic() < deadline:  # the writer has started: frames are flowing
+    while not (out.exists() and out.stat().st_size) and time.monotonic() < deadline:  # frames are being written
         time.sleep(0.05)
-    time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
