@@ -20,16 +20,16 @@ async function pickBackend(wanted) {
 
 export class BrowserSegmenter {
   // model: {url, spec} as the player's api/config gives it (spec: the model's JSON sidecar); ortBase: the
-  // folder URL of the shipped onnxruntime-web files; backend: "auto" | "wasm" | "webgpu"; threads: 0 = auto;
-  // proxy: run the WASM session in a worker of its own.
-  static async create({ model, ortBase, backend = "auto", threads = 0, proxy = false }) {
+  // folder URL of the shipped onnxruntime-web files; backend: "auto" | "wasm" | "webgpu"; threads: 0 = half the
+  // cores (at most 4), the rest left to the video decoder and the page: on 2 cores one thread segments more
+  // frames per second of a playing video than two (BENCHMARKS.md), though the model alone is faster with two.
+  static async create({ model, ortBase, backend = "auto", threads = 0 }) {
     const chosen = await pickBackend(backend);
     const base = new URL(ortBase, document.baseURI).href;
     const ort = await import(new URL(chosen === "webgpu" ? "ort.webgpu.min.mjs" : "ort.wasm.min.mjs", base).href);
     ort.env.wasm.wasmPaths = base;
     const cores = navigator.hardwareConcurrency || 1;
-    ort.env.wasm.numThreads = self.crossOriginIsolated ? (threads || Math.min(4, cores)) : 1;
-    ort.env.wasm.proxy = proxy && chosen === "wasm"; // inference in a worker: the page draws meanwhile
+    ort.env.wasm.numThreads = self.crossOriginIsolated ? (threads || Math.min(4, Math.ceil(cores / 2))) : 1;
     const providers = chosen === "webgpu" ? ["webgpu", "wasm"] : ["wasm"];
     const session = await ort.InferenceSession.create(new URL(model.url, document.baseURI).href,
                                                       { executionProviders: providers, graphOptimizationLevel: "all" });
@@ -111,7 +111,7 @@ export class BrowserSegmenter {
   async infer(rgba) {
     const started = performance.now();
     const plane = this.width * this.height;
-    const x = new Float32Array(3 * plane); // a fresh buffer: the proxy worker takes ownership of it
+    const x = new Float32Array(3 * plane);
     for (let i = 0; i < plane; i++) {
       x[i] = rgba[4 * i] / 255;
       x[plane + i] = rgba[4 * i + 1] / 255;

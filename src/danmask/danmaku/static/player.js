@@ -278,7 +278,7 @@ async function startSegmenter() {
   const params = new URLSearchParams(location.search);
   state.segmenter = await BrowserSegmenter.create({
     model: state.config.model, ortBase: state.config.ort, backend: params.get("backend") || "auto",
-    threads: Number(params.get("threads")) || 0, proxy: params.get("proxy") === "1",
+    threads: Number(params.get("threads")) || 0,
   });
   state.maskCanvas = document.createElement("canvas");
   state.maskCanvas.width = state.segmenter.width;
