@@ -24,6 +24,13 @@ DATASET is one of:
   a video file      with --masks DIR (or <stem>_masks/ beside it): PNGs named by frame number from 0
   a folder of videos, each with its mask folder beside it
 Mask pixels > 127 are person.
+
+With --vos: video object segmentation, DAVIS's semi-supervised task, on a DAVIS folder. The first frame's
+annotated objects (palette PNG: one per index; else one object) are propagated through each sequence by every
+method (--model: first-mask, flow-dis, person-track, or package.module:factory; default the three baselines),
+and J, F and J&F are reported as DAVIS defines them (first and last annotated frames not scored). Sequences with
+no truth after the first frame are not scored; with -o their propagation is written as overlay video + picture.
+-o writes vos.md + vos.json.
 """
 
 EPILOG = """\
@@ -31,6 +38,8 @@ examples:
   danmask eval data/davis-people --model mediapipe-selfie --model mediapipe-selfie-landscape
   danmask eval data/davis-people --model airseg-cpu --json -o out/eval
   danmask eval clip.mp4 --masks clip_masks/ --model path/to/recurrent_peer.onnx --recurrent-size 512x288
+  danmask eval data/davis-people --vos -o out/vos
+  danmask eval data/crowd-vos --vos --model flow-dis -o out/crowd
 """
 
 
@@ -43,6 +52,9 @@ def register(subparsers) -> None:
                  "model that loads). A recurrent ONNX (inputs src + r1i..rNi, e.g. RVM) runs as a peer.", repeat=True)
     p.add_argument("--masks", metavar="DIR", help="mask folder for a video-file dataset")
     p.add_argument("--json", action="store_true", help="print one JSON object per model per line")
+    p.add_argument("--vos", action="store_true",
+                   help="video object segmentation: propagate the first frame's objects, score J and F as DAVIS "
+                        "(--model names methods; see above)")
     add_output(p, "write an HTML report with plots and worst-frame overlays into DIR", metavar="DIR",
                old=("--report",))
     add_threads(p, "inference threads for the quality run (default 1)")
@@ -93,6 +105,10 @@ def run(args: argparse.Namespace) -> int:
     from ..outputs import check_folder
     from ..segmenter import TemporalConfig
 
+    if args.vos:
+        from ..eval.vos_run import run_cli
+
+        return run_cli(args)
     if args.output:
         check_folder(args.output)
     sequences = load_dataset(args.dataset, masks=args.masks)
