@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 
-from ._argtypes import frame_size, int_between, positive_float
+from ._argtypes import frame_size, int_at_least, int_between, positive_float
 from ._flags import add_device, add_output, add_quiet, add_threads
 
 DESCRIPTION = """\
@@ -22,6 +22,7 @@ JSON object on stdout). Bad input is a one-line error and exit code 2.
 effects:
   pose    2D keypoints of every person, tracked with ids (person-track's own), skeleton overlay
   parse   per-pixel body parts of every person (BodyPix): colour map, or the torso recoloured
+  rps     rock / paper / scissors / none on every hand; --game plays against the person and keeps the score
 """
 
 EPILOG = """\
@@ -30,6 +31,7 @@ examples:
   danmask fx parse clip.mp4 -o parts.mp4
   danmask fx parse --effect recolour-torso --colour '#ff3030' clip.mp4 -o red.mp4
   danmask fx pose /dev/video0 -o camera.mp4 --stop-after 10
+  danmask fx rps --game /dev/video0 -o game.mp4
 """
 
 
@@ -40,6 +42,7 @@ def register(subparsers) -> None:
     sub = p.add_subparsers(dest="effect_name", metavar="NAME")
     _pose(sub)
     _parse(sub)
+    _rps(sub)
     p.set_defaults(func=lambda args: (p.print_help(), 1)[1])
 
 
@@ -108,6 +111,25 @@ def _parse(sub) -> None:
     p.set_defaults(func=run_parse)
 
 
+def _rps(sub) -> None:
+    p = sub.add_parser("rps", help="rock / paper / scissors / none on every hand; a game against the person",
+                       description="Hand landmarks (MediaPipe Hands, from the mediapipe wheel) and danmask's own "
+                       "gesture classifier:\nrock, paper, scissors or none on every hand, drawn on the video. --game "
+                       "plays against the\nperson: a countdown every --round seconds, danmask throws at 'shoot' "
+                       "(drawn before it sees\nthe hand), the score stays on screen.",
+                       epilog="examples:\n  danmask fx rps clip.mp4 -o rps.mp4\n"
+                              "  danmask fx rps --game --seed 1 /dev/video0 -o game.mp4",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--game", action="store_true", help="play rock-paper-scissors against the person, keep score")
+    p.add_argument("--round", dest="round_s", type=positive_float, default=3.0, metavar="S",
+                   help="--game: seconds of each round's countdown (default 3)")
+    p.add_argument("--seed", type=int_at_least(0), help="--game: danmask's throws (default: new every run)")
+    p.add_argument("--max-hands", type=int_between(1, 8), default=2, metavar="N",
+                   help="hands followed at once (default 2)")
+    _common(p)
+    p.set_defaults(func=run_rps)
+
+
 def _source_options(args: argparse.Namespace, stop) -> dict:
     return {"output": args.output, "realtime": args.realtime, "timeout": args.timeout, "stop_after": args.stop_after,
             "stop": stop, "threads": args.threads, "device": args.device, "progress": not args.quiet}
@@ -173,3 +195,18 @@ def run_parse(args: argparse.Namespace) -> int:
                                             **_source_options(args, stop)))
     report = {**_base("parse", args, result), "model_ms_per_frame": round(result.model_ms, 1)}
     return _report(args, report, f"networks {report['model_ms_per_frame']} ms per frame")
+
+
+def run_rps(args: argparse.Namespace) -> int:
+    from ..fx.rps import run_rps as run
+
+    result = _until_ctrl_c(lambda stop: run(args.source, game=args.game, round_s=args.round_s, seed=args.seed,
+                                            max_hands=args.max_hands, **_source_options(args, stop)))
+    report = {**_base("rps", args, result), **result.stats.summary()}
+    if result.score is not None:
+        report["score"] = result.score.to_json()
+    s = report.get("score")
+    game = (f"; score: you {s['player']} : {s['danmask']} danmask, {s['draws']} draws, {s['no_throw']} rounds "
+            f"without a throw") if s else ""
+    counts = ", ".join(f"{k} {v}" for k, v in report["gestures"].items())
+    return _report(args, report, f"hands {report['hands_ms']} ms per frame; hand-frames: {counts}{game}")
