@@ -16,6 +16,11 @@ which `danmask export --salvage` reads if the run is killed.
 Masks are 320 px on the long side at the video's aspect (Bilibili's webmask resolution), or --mask-size.
 A damaged or truncated video still gives a track: the frames decoded before the damage are written, then
 the command reports what is wrong and exits with status 2.
+
+With --keyframe WHEN:MASK.png (repeatable) the people to protect are given instead of found: the masks on those
+frames (a black-and-white PNG for one person, a DAVIS palette PNG for several ids) are propagated to every other
+frame, forward and backward, by danmask's space-time memory network (see docs/vos.md); the track's person layers
+are the given ids. WHEN is a frame number (0 is the first displayed frame) or a time in seconds (2.5s).
 """
 
 EPILOG = """\
@@ -23,6 +28,7 @@ examples:
   danmask segment clip.mp4 -o clip.dmask --model mediapipe-selfie-landscape
   danmask segment clip.mkv -o clip.dmask --json --quiet        # one JSON object on stdout
   danmask export clip.dmask --format webmask -o clip.webmask  # then ship it with the video
+  danmask segment clip.mp4 -o clip.dmask --keyframe 0:dancer.png --keyframe 4.2s:dancer-later.png
 """
 
 
@@ -34,6 +40,9 @@ def register(subparsers) -> None:
     add_output(p, "mask track to write", metavar="OUT.dmask", required=True)
     add_segmentation(p, "segmentation model: a registry name (see `danmask models`) or an .onnx file "
                         "(default: the runtime default)")
+    p.add_argument("--keyframe", action="append", metavar="WHEN:MASK.png",
+                   help="protect the people masked in MASK.png on frame WHEN (number, or seconds like 2.5s): "
+                        "propagated with the memory network instead of a model; repeatable")
     p.add_argument("--json", action="store_true", help="print one JSON object with the run's numbers")
     add_quiet(p)
     p.set_defaults(func=run)
@@ -52,8 +61,17 @@ def run(args: argparse.Namespace) -> int:
     stats = SegmenterStats()
     started = time.perf_counter()
     try:
-        track = segment_video(args.video, model, output=args.output, progress=not args.quiet, stats=stats,
-                              **segmentation_options(args))
+        if args.keyframe:
+            from ..vos.keyframes import parse_keyframe, propagate_video
+
+            model = "memory network (key frames)"
+            options = segmentation_options(args)
+            track = propagate_video(args.video, [parse_keyframe(k) for k in args.keyframe], output=args.output,
+                                    threads=options["threads"], mask_size=options["mask_size"],
+                                    progress=not args.quiet)
+        else:
+            track = segment_video(args.video, model, output=args.output, progress=not args.quiet, stats=stats,
+                                  **segmentation_options(args))
     except VideoError as exc:
         partial = getattr(exc, "partial_track", None)
         if partial is None or not len(partial):
