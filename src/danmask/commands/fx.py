@@ -23,6 +23,7 @@ effects:
   pose    2D keypoints of every person, tracked with ids (person-track's own), skeleton overlay
   parse   per-pixel body parts of every person (BodyPix): colour map, or the torso recoloured
   rps     rock / paper / scissors / none on every hand; --game plays against the person and keeps the score
+  style   paint every frame in the style of a picture (Magenta), --strength 0..1, --stroke 0..2
 """
 
 EPILOG = """\
@@ -32,6 +33,7 @@ examples:
   danmask fx parse --effect recolour-torso --colour '#ff3030' clip.mp4 -o red.mp4
   danmask fx pose /dev/video0 -o camera.mp4 --stop-after 10
   danmask fx rps --game /dev/video0 -o game.mp4
+  danmask fx style STYLE.jpg clip.mp4 --strength 0.7 --stroke 1 -o styled.mp4
 """
 
 
@@ -43,6 +45,7 @@ def register(subparsers) -> None:
     _pose(sub)
     _parse(sub)
     _rps(sub)
+    _style(sub)
     p.set_defaults(func=lambda args: (p.print_help(), 1)[1])
 
 
@@ -130,6 +133,24 @@ def _rps(sub) -> None:
     p.set_defaults(func=run_rps)
 
 
+def _style(sub) -> None:
+    p = sub.add_parser("style", help="paint every frame in the style of a picture, with strength and stroke size",
+                       description="Arbitrary style transfer (Magenta, int8, shipped): every frame painted in the "
+                       "style of STYLE_IMAGE.\n--strength mixes the picture's style vector with the frame's own "
+                       "(0: the frame's look, 1: the full\nstyle); --stroke picks the stroke size from a pyramid "
+                       "(level k paints the frame at 1/2^k of the\nnetwork's canvas: strokes 2^k times as large; "
+                       "fractions blend two levels at twice the cost).",
+                       epilog="example:\n  danmask fx style STYLE.jpg clip.mp4 --strength 0.7 --stroke 1 -o out.mp4",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("style", metavar="STYLE_IMAGE", help="the picture whose style is painted (PNG, JPEG, ...)")
+    p.add_argument("--strength", type=float, default=1.0, metavar="0..1",
+                   help="0 keeps the frame's own look, 1 the full style (default 1)")
+    p.add_argument("--stroke", type=float, default=0.0, metavar="0..2",
+                   help="stroke size: 0 fine, 1 twice as large, 2 four times; fractions blend (default 0)")
+    _common(p)
+    p.set_defaults(func=run_style)
+
+
 def _source_options(args: argparse.Namespace, stop) -> dict:
     return {"output": args.output, "realtime": args.realtime, "timeout": args.timeout, "stop_after": args.stop_after,
             "stop": stop, "threads": args.threads, "device": args.device, "progress": not args.quiet}
@@ -210,3 +231,13 @@ def run_rps(args: argparse.Namespace) -> int:
             f"without a throw") if s else ""
     counts = ", ".join(f"{k} {v}" for k, v in report["gestures"].items())
     return _report(args, report, f"hands {report['hands_ms']} ms per frame; hand-frames: {counts}{game}")
+
+
+def run_style(args: argparse.Namespace) -> int:
+    from ..fx.style import run_style as run
+
+    result = _until_ctrl_c(lambda stop: run(args.style, args.source, strength=args.strength, stroke=args.stroke,
+                                            **_source_options(args, stop)))
+    report = {**_base("style", args, result), **result.stats.summary()}
+    return _report(args, report, f"transfer {report['transfer_ms']} ms per frame ({report['transfer_passes']} "
+                                 f"passes)")

@@ -3,16 +3,17 @@
 - `pose`: 2D keypoints of every person, tracked with ids (the person-track model's own), skeleton overlay;
 - `parse`: per-pixel body parts of every person (BodyPix), colour map or torso recolouring;
 - `rps`: rock / paper / scissors / none on every hand (MediaPipe Hands + danmask's classifier), and a game;
+- `style`: arbitrary style transfer (Magenta) with continuous strength and stroke size;
 
-Each effect has one keyword-argument function that the CLI mirrors (`run_pose`, `run_parse`, `run_rps`). Imports
-are lazy so that `import danmask.fx` costs nothing until an effect runs.
+Each effect has one keyword-argument function that the CLI mirrors (`run_pose`, `run_parse`, `run_rps`,
+`run_style`). Imports are lazy so that `import danmask.fx` costs nothing until an effect runs.
 """
 from __future__ import annotations
 
 import importlib
 
-__all__ = ["run_parse", "run_pose", "run_rps"]
-_MODULES = {"run_pose": "pose", "run_parse": "parse", "run_rps": "rps"}
+__all__ = ["run_parse", "run_pose", "run_rps", "run_style"]
+_MODULES = {"run_pose": "pose", "run_parse": "parse", "run_rps": "rps", "run_style": "style"}
 
 
 def __getattr__(name: str):
