@@ -72,18 +72,24 @@ def test_a_fractional_stroke_blends_the_two_levels():
     assert np.abs(a - b).mean() > 0.02  # the levels differ (stroke size)
 
 
-@pytest.mark.parametrize("case", ["missing-style", "bad-style", "strength", "stroke"])
+@pytest.mark.parametrize("case", ["missing-style", "bad-style"])
 def test_bad_input_is_one_line_and_exit_2(clip, style_png, tmp_path, capsys, case):
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not a picture")
     out = tmp_path / "o.mp4"
-    argv = {"missing-style": [tmp_path / "nope.png", clip.path], "bad-style": [bad, clip.path],
-            "strength": [style_png, clip.path, "--strength", "1.5"],
-            "stroke": [style_png, clip.path, "--stroke", "3"]}[case]
+    argv = {"missing-style": [tmp_path / "nope.png", clip.path], "bad-style": [bad, clip.path]}[case]
     code = main(["fx", "style", *map(str, argv), "-o", str(out), "-q"])
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("flag", [["--strength", "1.5"], ["--stroke", "3"], ["--strength", "x"]])
+def test_values_out_of_range_are_usage_errors(clip, style_png, tmp_path, capsys, flag):
+    with pytest.raises(SystemExit) as done:
+        main(["fx", "style", str(style_png), str(clip.path), *flag, "-o", str(tmp_path / "o.mp4")])
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and "error: argument" in err and "Traceback" not in err
 
 
 def test_the_style_networks_ship_with_a_notice():

@@ -133,6 +133,22 @@ def _rps(sub) -> None:
     p.set_defaults(func=run_rps)
 
 
+def _between(low: float, high: float):
+    """argparse type: a number in [low, high]."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be in {low:g}..{high:g} (got {text})")
+        return value
+
+    parse.__name__ = f"number in {low:g}..{high:g}"
+    return parse
+
+
 def _style(sub) -> None:
     p = sub.add_parser("style", help="paint every frame in the style of a picture, with strength and stroke size",
                        description="Arbitrary style transfer (Magenta, int8, shipped): every frame painted in the "
@@ -143,9 +159,9 @@ def _style(sub) -> None:
                        epilog="example:\n  danmask fx style STYLE.jpg clip.mp4 --strength 0.7 --stroke 1 -o out.mp4",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("style", metavar="STYLE_IMAGE", help="the picture whose style is painted (PNG, JPEG, ...)")
-    p.add_argument("--strength", type=float, default=1.0, metavar="0..1",
+    p.add_argument("--strength", type=_between(0.0, 1.0), default=1.0, metavar="0..1",
                    help="0 keeps the frame's own look, 1 the full style (default 1)")
-    p.add_argument("--stroke", type=float, default=0.0, metavar="0..2",
+    p.add_argument("--stroke", type=_between(0.0, 2.0), default=0.0, metavar="0..2",
                    help="stroke size: 0 fine, 1 twice as large, 2 four times; fractions blend (default 0)")
     _common(p)
     p.set_defaults(func=run_style)
