@@ -117,6 +117,15 @@ def test_viewer_switches_each_persons_protection(browser, tmp_path):
         assert alpha[inside].max() == 0 and (alpha[bystander] > 0).mean() > 0.3
         alpha = cut_out(lambda: page.select_option("#protect", "all"))
         assert alpha[inside].max() == 0 and alpha[bystander].max() == 0
+        # "protect this person": a click on the bystander in the paused frame protects them alone
+        box = page.eval_on_selector("#video", "v => { const r = v.getBoundingClientRect(); "
+                                    "return [r.left, r.top, r.width, r.height]; }")
+        alpha = cut_out(lambda: page.mouse.click(box[0] + 270 / w * box[2], box[1] + 70 / h * box[3]))
+        assert page.evaluate("document.getElementById('video').paused")
+        assert page.input_value("#protect") == "chosen" and "protecting person 2" in page.text_content("#status")
+        assert (alpha[inside] > 0).mean() > 0.3 and alpha[bystander].max() == 0
+        page.mouse.click(box[0] + 5, box[1] + 5)  # nobody in the top-left corner
+        page.wait_for_function("document.getElementById('status').textContent.startsWith('nobody there')")
         page.close()
 
 

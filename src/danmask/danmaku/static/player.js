@@ -373,6 +373,28 @@ function bindPeople(track) {
   $("person-list").replaceChildren(...boxes);
   protect.addEventListener("change", () => setProtect(protect.value));
   $("people").hidden = false;
+  video.addEventListener("click", (event) => protectClicked(event, track, boxes));
+}
+
+// "Protect this person": a click on a person in a paused frame protects that person alone from then on (their
+// tracked id in the person layers); a click where nobody is says so.
+async function protectClicked(event, track, boxes) {
+  if (!video.paused) return;
+  const rect = video.getBoundingClientRect();
+  const x = Math.floor(((event.clientX - rect.left) / rect.width) * track.width);
+  const y = Math.floor(((event.clientY - rect.top) / rect.height) * track.height);
+  if (x < 0 || y < 0 || x >= track.width || y >= track.height) return;
+  const frame = await track.peopleAt((state.frameTime ?? video.currentTime) + TIME_SLACK);
+  const hit = frame.people.find((person) => person.data[y * track.width + x]);
+  if (!hit) {
+    setStatus("nobody there: click on a person in a paused frame to protect them");
+    return;
+  }
+  state.chosen = new Set([hit.id]);
+  for (const box of boxes) box.checked = Number(box.dataset.id) === hit.id;
+  $("protect").value = "chosen";
+  setProtect("chosen");
+  setStatus(`protecting person ${hit.id} (click another person to switch, or choose in "Protect")`);
 }
 
 function setProtect(mode) {
