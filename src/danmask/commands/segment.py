@@ -19,8 +19,8 @@ the command reports what is wrong and exits with status 2.
 
 With --keyframe WHEN:MASK.png (repeatable) the people to protect are given instead of found: the masks on those
 frames (a black-and-white PNG for one person, a DAVIS palette PNG for several ids) are propagated to every other
-frame, forward and backward, by danmask's space-time memory network (see docs/vos.md); the track's person layers
-are the given ids. WHEN is a frame number (0 is the first displayed frame) or a time in seconds (2.5s).
+frame, forward and backward, by danmask's space-time memory network (docs/models/memory-net.md); the track's
+person layers are the given ids. WHEN is a frame number (0 is the first displayed frame) or a time in seconds (2.5s).
 """
 
 EPILOG = """\

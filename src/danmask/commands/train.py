@@ -27,6 +27,9 @@ The person-track path (see docs/models/person-track.md):
   danmask train fit-crops --config configs/person-pose.json
   danmask export runs/person-pose/last.pt --format onnx -o person-pose.onnx --register --force
 
+The memory network for --keyframe and eval --vos (see docs/models/memory-net.md):
+  danmask train vos --config configs/vos.json --register --force
+
 --register refuses to replace a model that is already registered (a shipped one, say) unless --force is given.
 The RVM teacher is GPL-3.0: it only makes labels on your machine; it is never shipped or committed.
 """
@@ -89,6 +92,44 @@ def register(subparsers) -> None:
     add_threads(fc, "training threads (default: the config's)", default=None)
     add_quiet(fc)
     fc.set_defaults(func=run_fit_crops)
+    vos = sub.add_parser("vos", help="train the space-time memory network (--keyframe, eval --vos) and export it")
+    vos.add_argument("--config", default="configs/vos.json", help="JSON file with VosTrainConfig fields "
+                     "(default: %(default)s)")
+    vos.add_argument("--cache", help="label cache folder (default: the config's)")
+    vos.add_argument("--minutes", type=positive_float, help="time budget (default: the config's)")
+    add_output(vos, "run folder (default: the config's)", metavar="DIR", dest="out")
+    vos.add_argument("--register", action="store_true", help="copy the exported graphs into the shipped weights")
+    vos.add_argument("--force", action="store_true", help="with --register: replace the shipped memory network")
+    add_quiet(vos)
+    vos.set_defaults(func=run_vos)
+
+
+def run_vos(args: argparse.Namespace) -> int:
+    import shutil
+    from dataclasses import replace
+
+    from ..errors import DanmaskError, ModelError
+
+    _needs_torch()
+    from ..vos.export import GRAPHS, export
+    from ..vos.propagate import WEIGHTS_DIR
+    from ..vos.train import VosTrainConfig, load, train
+
+    if not Path(args.config).is_file():
+        raise DanmaskError(f"{args.config}: config not found")
+    cfg = VosTrainConfig.from_json(args.config)
+    cfg = replace(cfg, **{k: v for k, v in (("cache", args.cache), ("minutes", args.minutes), ("out", args.out))
+                         if v is not None})
+    if args.register and (WEIGHTS_DIR / "vos.json").exists() and not args.force:
+        raise ModelError("a memory network is already shipped; --force replaces it")
+    ckpt = train(cfg, progress=not args.quiet)
+    out = Path(cfg.out) / "onnx"
+    export(load(ckpt), out, {"trained_minutes": cfg.minutes, "config": str(args.config), "licence": "Apache-2.0"})
+    if args.register:
+        for name in (*GRAPHS, "vos.json"):
+            shutil.copy2(out / name, WEIGHTS_DIR / name)
+    print(f"wrote {ckpt} and {out}" + ("; registered" if args.register else ""))
+    return 0
 
 
 def run_convert(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ memory x frame positions) and combined by STM's soft aggregation, so that two ob
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,8 @@ import numpy as np
 from ..errors import ModelError
 from .prior import spatial_prior
 
-WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "runtime" / "weights"
+WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "runtime" / "weights" / "vos"
+WEIGHTS_ENV = "DANMASK_VOS_WEIGHTS"  # a folder with another exported network (vos.json + graphs), e.g. to evaluate it
 CHUNK = 6  # objects decoded at once
 
 
@@ -50,12 +52,13 @@ def soft_aggregate(probs: np.ndarray) -> np.ndarray:
 
 
 class MemoryPropagator:
-    """Run the exported memory network (`danmask.vos.export`) from `weights` (default: the shipped one)."""
+    """Run the exported memory network (`danmask.vos.export`) from the folder `weights` (default: $DANMASK_VOS_WEIGHTS,
+    else the shipped one)."""
 
     def __init__(self, weights: str | Path | None = None, threads: int = 1, slots: int = 4, every: int = 5) -> None:
         from ..runtime.onnx_backend import session
 
-        folder = Path(weights) if weights else WEIGHTS_DIR
+        folder = Path(weights or os.environ.get(WEIGHTS_ENV) or WEIGHTS_DIR)
         spec_path = folder / "vos.json"
         if not spec_path.is_file():
             raise ModelError(f"{folder}: no memory network here (vos.json missing)")
