@@ -9,8 +9,9 @@ Baselines (what a new method must beat):
   warped mask is highest there, if that is >= 0.5, so objects never overlap;
 - `person-track`: danmask's default person-track path (`Segmenter` with its temporal stage); in each frame each
   object takes the tracked person whose mask (>= 0.5) overlaps the object's previous mask best (first frame: the
-  given mask). When no person overlaps, the object is empty in that frame, and the next frames are matched
-  against its last non-empty mask, so it can be found again.
+  given mask), one object per person (greedy by IoU, so with many objects two never share a person). When no
+  person overlaps, the object is empty in that frame, and the next frames are matched against its last
+  non-empty mask, so it can be found again.
 """
 from __future__ import annotations
 
@@ -104,12 +105,18 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def pick_people(people: list[np.ndarray], previous: Masks) -> Masks:
-    """Each object takes the person mask that overlaps its previous mask best (none overlapping: empty)."""
-    out = {}
-    for k, prev in previous.items():
-        scores = [_iou(p, prev) for p in people]
-        best = int(np.argmax(scores)) if scores else -1
-        out[k] = people[best].copy() if best >= 0 and scores[best] > 0 else np.zeros_like(prev)
+    """Each object takes the person mask that overlaps its previous mask best, one object per person: pairs are
+    taken greedily by IoU, highest first; an object left with no overlapping person is empty."""
+    out = {k: np.zeros_like(m) for k, m in previous.items()}
+    ids = list(previous)
+    if not people or not ids:
+        return out
+    scores = np.array([[_iou(p, previous[k]) for p in people] for k in ids])
+    while scores.size and scores.max() > 0:
+        row, col = np.unravel_index(int(scores.argmax()), scores.shape)
+        out[ids[row]] = people[col].copy()
+        scores[row, :] = 0
+        scores[:, col] = 0
     return out
 
 

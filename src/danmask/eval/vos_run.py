@@ -344,6 +344,10 @@ def _num(value) -> str:
     return "-" if value is None or not np.isfinite(value) else f"{value:.3f}"
 
 
+def _fps(value) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
 def table_rows(summaries: list[dict]) -> list[list[str]]:
     """[method, sequence, objects, frames, J&F, J, F, J recall, F recall, J decay, F decay] per sequence + mean."""
     rows = []
@@ -384,8 +388,9 @@ def write_report(summaries: list[dict], out: Path, dataset: str, notes: list[str
     if rows:
         lines += ["| " + " | ".join(HEADER) + " |", "|" + "---|" * 2 + "---:|" * (len(HEADER) - 2)]
         lines += ["| " + " | ".join(r) + " |" for r in rows]
+    if summaries:
         lines += ["", "| method | frames | seconds in the method | frames/s |", "|---|---:|---:|---:|"]
-        lines += [f"| {s['method']} | {s['frames']} | {s['seconds']:.1f} | {_num(s['fps'])} |" for s in summaries]
+        lines += [f"| {s['method']} | {s['frames']} | {s['seconds']:.1f} | {_fps(s['fps'])} |" for s in summaries]
     pictures = [Path(p).name for s in summaries for p in s["overlays"]]
     if pictures:
         lines += ["", "## Overlays", ""]
