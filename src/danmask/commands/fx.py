@@ -24,6 +24,7 @@ effects:
   parse   per-pixel body parts of every person (BodyPix): colour map, or the torso recoloured
   rps     rock / paper / scissors / none on every hand; --game plays against the person and keeps the score
   style   paint every frame in the style of a picture (Magenta), --strength 0..1, --stroke 0..2
+  face-fuse  lay a template face onto every face (landmark-aligned warp, skin-tone table, seamless blend)
 """
 
 EPILOG = """\
@@ -34,6 +35,7 @@ examples:
   danmask fx pose /dev/video0 -o camera.mp4 --stop-after 10
   danmask fx rps --game /dev/video0 -o game.mp4
   danmask fx style STYLE.jpg clip.mp4 --strength 0.7 --stroke 1 -o styled.mp4
+  danmask fx face-fuse TEMPLATE.png clip.mp4 -o fused.mp4
 """
 
 
@@ -46,6 +48,7 @@ def register(subparsers) -> None:
     _parse(sub)
     _rps(sub)
     _style(sub)
+    _face_fuse(sub)
     p.set_defaults(func=lambda args: (p.print_help(), 1)[1])
 
 
@@ -167,6 +170,28 @@ def _style(sub) -> None:
     p.set_defaults(func=run_style)
 
 
+def _face_fuse(sub) -> None:
+    from ..fx.face_fuse import BLENDS
+
+    p = sub.add_parser("face-fuse", help="lay a template face onto every face, aligned by landmarks, blended",
+                       description="The face of TEMPLATE.png laid onto every face of the video: MediaPipe face "
+                       "mesh landmarks (468,\nsmoothed in time), a piecewise-affine warp over the template's "
+                       "Delaunay triangles (drawn far to\nnear, so a turned head hides its far side), the skin "
+                       "tone matched by a lookup table per channel,\nthen Poisson blending (--blend seamless) or "
+                       "a soft edge (--blend feather).",
+                       epilog="example:\n  danmask fx face-fuse TEMPLATE.png clip.mp4 -o fused.mp4",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("template", metavar="TEMPLATE", help="a picture with one face (PNG, JPEG, ...)")
+    p.add_argument("--blend", choices=BLENDS, default="seamless",
+                   help="seamless: Poisson blending (default); feather: a soft alpha edge, cheaper")
+    p.add_argument("--max-faces", type=int_between(1, 8), default=2, metavar="N",
+                   help="faces followed at once (default 2)")
+    p.add_argument("--no-smooth", action="store_true",
+                   help="do not smooth the landmarks in time (they are, by default, so video does not flicker)")
+    _common(p)
+    p.set_defaults(func=run_face_fuse)
+
+
 def _source_options(args: argparse.Namespace, stop) -> dict:
     return {"output": args.output, "realtime": args.realtime, "timeout": args.timeout, "stop_after": args.stop_after,
             "stop": stop, "threads": args.threads, "device": args.device, "progress": not args.quiet}
@@ -257,3 +282,13 @@ def run_style(args: argparse.Namespace) -> int:
     report = {**_base("style", args, result), **result.stats.summary()}
     return _report(args, report, f"transfer {report['transfer_ms']} ms per frame ({report['transfer_passes']} "
                                  f"passes)")
+
+
+def run_face_fuse(args: argparse.Namespace) -> int:
+    from ..fx.face_fuse import run_face_fuse as run
+
+    result = _until_ctrl_c(lambda stop: run(args.template, args.source, blend=args.blend, max_faces=args.max_faces,
+                                            smooth=not args.no_smooth, **_source_options(args, stop)))
+    report = {**_base("face-fuse", args, result), **result.stats.summary()}
+    return _report(args, report, f"faces {report['faces_ms']} ms, fusing {report['fuse_ms']} ms per frame; "
+                                 f"{report['face_frames']} face-frames fused")

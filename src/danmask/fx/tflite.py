@@ -117,7 +117,7 @@ def letterbox(rgb: np.ndarray, side: int) -> tuple[np.ndarray, float, float, flo
 def decode(raw: np.ndarray, scores: np.ndarray, anchors: np.ndarray, side: int, keypoints: int,
            threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """SSD outputs -> (boxes (N, 4) x0 y0 x1 y1, keypoints (N, K, 2), scores (N,)) in input pixels."""
-    s = 1 / (1 + np.exp(-np.clip(scores.reshape(-1), -100, 100)))
+    s = 1 / (1 + np.exp(-np.clip(scores.reshape(-1).astype(np.float64), -50, 50)))
     keep = s >= threshold
     raw, a, s = raw.reshape(len(anchors), -1)[keep], anchors[keep] * side, s[keep]
     cx, cy, w, h = raw[:, 0] + a[:, 0], raw[:, 1] + a[:, 1], raw[:, 2], raw[:, 3]
