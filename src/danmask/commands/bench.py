@@ -23,6 +23,8 @@ workers vs a loop of `danmask segment`, CPU per frame and the cluster for 10,000
 `danmask serve` (see danmask.eval.scale; several minutes).
 With --in-browser, instead: masks computed in the web player by onnxruntime-web in headless Chromium on a 640x360
 clip (frames segmented per second while it plays, the model alone) vs the same model in Python, same run.
+With --effects, instead: every `danmask fx` effect's ms per frame and model sizes beside the seed's published
+figures (danmask.fx.bench; about a minute).
 The 720p clip is real footage (--video, else $DANMASK_DATA/clips or ../shared/data/clips; letterboxed), else
 synthetic.
 A dated section with the machine description is appended to BENCHMARKS.md.
@@ -49,6 +51,10 @@ def register(subparsers) -> None:
                    help="the catalog figures instead: memory, batch, cluster cost, serve load (minutes)")
     p.add_argument("--in-browser", action="store_true",
                    help="the in-browser figures instead: the fast model in headless Chromium vs Python (a minute)")
+    p.add_argument("--effects", action="store_true",
+                   help="the `danmask fx` figures instead: ms per frame and model sizes beside the seed's (a minute)")
+    p.add_argument("--face-video", type=Path, metavar="CLIP",
+                   help="with --effects: a clip with a face for face-fuse (default: the shared carphone clip)")
     p.add_argument("--long-minutes", type=int_at_least(2), default=10, metavar="MIN",
                    help="with --scale: minutes of the long video whose peak memory is compared (default 10)")
     p.add_argument("--json", action="store_true", help="print the results as one JSON object")
@@ -63,8 +69,9 @@ def run(args: argparse.Namespace) -> int:
     from ..outputs import check_file
     from ..runtime import FAST_MODEL
 
-    if args.video is not None and not args.video.is_file():
-        raise DanmaskError(f"{args.video}: video not found")
+    for video in (args.video, args.face_video):
+        if video is not None and not video.is_file():
+            raise DanmaskError(f"{video}: video not found")
     if not args.no_append:
         check_file(args.output)
     if args.scale:
@@ -72,6 +79,11 @@ def run(args: argparse.Namespace) -> int:
 
         result = run_scale(long_minutes=args.long_minutes)
         table, section = format_scale, markdown_scale
+    elif args.effects:
+        from ..fx.bench import format_effects, markdown_effects, run_effects
+
+        result = run_effects(args.video, args.face_video, frames=args.frames)
+        table, section = format_effects, markdown_effects
     elif args.in_browser:
         from ..eval.inbrowser import format_inbrowser, markdown_inbrowser, run_inbrowser
 
