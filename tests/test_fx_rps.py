@@ -113,3 +113,16 @@ def test_the_python_function_mirrors_the_flags():
 
     assert {"output", "game", "round_s", "seed", "max_hands", "realtime", "timeout", "stop_after", "stop",
             "threads", "device", "progress"} <= set(inspect.signature(run_rps).parameters)
+
+
+def test_audio_is_kept_and_a_file_plays_in_real_time(tmp_path, capsys):
+    from test_fx import audio_seconds, video_with_audio
+
+    path = video_with_audio(tmp_path)
+    out = tmp_path / "out.mp4"
+    assert main(["fx", "rps", str(path), "-o", str(out), "-q"]) == 0
+    assert audio_seconds(out) == pytest.approx(audio_seconds(path), abs=0.05) and audio_seconds(out) > 0.4
+    rt = tmp_path / "rt.mp4"
+    assert main(["fx", "rps", "--game", str(path), "--realtime", "-o", str(rt), "-q", "--stop-after", "0.3"]) == 0
+    frames = list(iter_frames(rt))
+    assert 1 <= len(frames) <= 10 and all(a.time < b.time for a, b in zip(frames, frames[1:]))
