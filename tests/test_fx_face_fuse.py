@@ -130,3 +130,16 @@ def test_the_python_function_mirrors_the_flags():
 
     assert {"template", "output", "blend", "max_faces", "smooth", "realtime", "timeout", "stop_after", "stop",
             "threads", "device", "progress"} <= set(inspect.signature(run_face_fuse).parameters)
+
+
+def test_faces_and_style_run_without_torch_or_the_mediapipe_package():
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np; from danmask.fx.faces import FaceTracker; from danmask.fx.style import Stylizer;"
+            "FaceTracker().step(np.zeros((90, 160, 3), np.uint8), 0.0); s = Stylizer();"
+            "s.paint(np.zeros((60, 80, 3), np.uint8), s.vector(np.zeros((64, 64, 3), np.uint8)), 1);"
+            "import danmask.fx.face_fuse; print(sorted(m for m in ('torch', 'mediapipe') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"
