@@ -131,3 +131,16 @@ def test_keyframes_propagate_both_ways_into_a_track(exported, tmp_path):
             _, union, people = records[index]
             assert [p.id for p in people] == [3]
             assert np.array_equal(union > 127, clip.masks[index])
+
+
+def test_memory_network_is_an_eval_method(exported, tmp_path):
+    from danmask.eval.vos_methods import Propagator
+    from danmask.vos.method import MemoryNetwork
+
+    _, weights = exported
+    frames, masks = clip_frames(tmp_path, 6)
+    method = MemoryNetwork(weights)
+    assert isinstance(method, Propagator)
+    out = list(method.propagate(((f, i / 25) for i, f in enumerate(frames)), {4: masks[0]}))
+    assert len(out) == 6 and np.array_equal(out[0][4], masks[0])
+    assert all(set(o) == {4} and o[4].dtype == bool and o[4].shape == masks[0].shape for o in out)

@@ -172,8 +172,16 @@ METHODS: dict[str, Callable[..., Propagator]] = {
     "first-mask": lambda **_: FirstMask(),
     "flow-dis": lambda **_: FlowWarp(),
     "person-track": lambda threads=1, device="auto", **_: PersonTrackPick(threads=threads, device=device),
+    "memory-net": lambda threads=1, **_: _memory_net(threads),
 }
 BASELINES = ("first-mask", "flow-dis", "person-track")
+
+
+def _memory_net(threads: int) -> Propagator:
+    """danmask's space-time memory network (danmask.vos), from the shipped weights or $DANMASK_VOS_WEIGHTS."""
+    from ..vos.method import MemoryNetwork
+
+    return MemoryNetwork(threads=threads)
 
 
 def register(name: str, factory: Callable[..., Propagator]) -> None:
