@@ -72,6 +72,23 @@ def test_a_fractional_stroke_blends_the_two_levels():
     assert np.abs(a - b).mean() > 0.02  # the levels differ (stroke size)
 
 
+def test_paint_every_paints_keyframes_and_carries_them_by_flow():
+    still = cv2.resize(strokes(3), (160, 120))
+    fx = StyleEffect(strokes(), paint_every=3)
+    out = [fx.apply(still.copy()) for _ in range(6)]
+    assert fx.stats.passes == 2 and fx.stats.carried == 4
+    # a still picture: the carried frames are the keyframe's painting (zero flow)
+    assert max(np.abs(o.astype(int) - out[0].astype(int)).mean() for o in out[1:3]) < 1.0
+    fx = StyleEffect(strokes(), paint_every=3)
+    key = fx.apply(still.copy())  # frame 0: painted
+    carried = fx.apply(np.roll(still, 4, axis=1))  # frame 1: the picture moved 4 px right, carried by flow
+    assert fx.stats.passes == 1 and fx.stats.carried == 1
+    inner = (slice(None), slice(20, 140))
+    follows = np.abs(carried[inner].astype(int) - np.roll(key, 4, axis=1)[inner].astype(int)).mean()
+    stays = np.abs(carried[inner].astype(int) - key[inner].astype(int)).mean()
+    assert follows < 0.5 * stays
+
+
 @pytest.mark.parametrize("case", ["missing-style", "bad-style"])
 def test_bad_input_is_one_line_and_exit_2(clip, style_png, tmp_path, capsys, case):
     bad = tmp_path / "bad.png"
@@ -103,7 +120,7 @@ def test_the_style_networks_ship_with_a_notice():
 def test_the_python_function_mirrors_the_flags():
     from danmask.fx import run_style
 
-    assert {"style", "output", "strength", "stroke", "realtime", "timeout", "stop_after", "stop", "threads",
+    assert {"style", "output", "strength", "stroke", "paint_every", "realtime", "timeout", "stop_after", "stop", "threads",
             "device", "progress"} <= set(inspect.signature(run_style).parameters)
 
 

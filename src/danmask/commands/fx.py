@@ -166,6 +166,9 @@ def _style(sub) -> None:
                    help="0 keeps the frame's own look, 1 the full style (default 1)")
     p.add_argument("--stroke", type=_between(0.0, 2.0), default=0.0, metavar="0..2",
                    help="stroke size: 0 fine, 1 twice as large, 2 four times; fractions blend (default 0)")
+    p.add_argument("--paint-every", type=int_between(1, 30), default=1, metavar="N",
+                   help="paint every Nth frame only, the frames between carried along by optical flow (faster; "
+                        "default 1: every frame painted)")
     _common(p)
     p.set_defaults(func=run_style)
 
@@ -278,10 +281,10 @@ def run_style(args: argparse.Namespace) -> int:
     from ..fx.style import run_style as run
 
     result = _until_ctrl_c(lambda stop: run(args.style, args.source, strength=args.strength, stroke=args.stroke,
-                                            **_source_options(args, stop)))
+                                            paint_every=args.paint_every, **_source_options(args, stop)))
     report = {**_base("style", args, result), **result.stats.summary()}
-    return _report(args, report, f"transfer {report['transfer_ms']} ms per frame ({report['transfer_passes']} "
-                                 f"passes)")
+    return _report(args, report, f"transfer {report['transfer_ms']} ms per painted frame "
+                                 f"({report['transfer_passes']} passes, {report['flow_frames']} frames by flow)")
 
 
 def run_face_fuse(args: argparse.Namespace) -> int:
