@@ -15,7 +15,7 @@ from danmask.video import iter_frames
 
 pytest.importorskip("ai_edge_litert")
 
-from danmask.fx.style import PREDICT, TRANSFER, StyleEffect  # noqa: E402
+from danmask.fx.style import PREDICT, TRANSFER, TRANSFER_ONNX, StyleEffect  # noqa: E402
 
 
 def strokes(seed: int = 0) -> np.ndarray:
@@ -113,7 +113,7 @@ def test_the_style_networks_ship_with_a_notice():
     from danmask.runtime.registry import WEIGHTS_DIR
 
     notice = (WEIGHTS_DIR / "NOTICE").read_text()
-    for path in (PREDICT, TRANSFER):
+    for path in (PREDICT, TRANSFER, TRANSFER_ONNX):
         assert path.is_file() and path.stat().st_size < 3e6 and path.name in notice
 
 
@@ -129,3 +129,26 @@ def make_video_tmp():
     from pathlib import Path
 
     return make_video(Path(tempfile.mkdtemp()) / "c.mp4", frames=1, shape=(120, 160)).path
+
+
+def test_the_float_rebuild_is_the_shipped_onnx_and_paints_as_the_int8_graph(tmp_path):
+    pytest.importorskip("onnx")
+    import onnxruntime as ort
+
+    from danmask.fx.style_onnx import convert
+    from danmask.fx.tflite import TfLite
+
+    rebuilt = convert(out=tmp_path / "t.onnx")
+    rng = np.random.default_rng(0)
+    x = cv2.GaussianBlur(rng.random((384, 384, 3)).astype(np.float32), (0, 0), 6)[None]
+    v = rng.normal(0, 1, (1, 1, 1, 100)).astype(np.float32)
+    outs = []
+    for path in (rebuilt, TRANSFER_ONNX):
+        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        names = [i.name for i in sess.get_inputs()]
+        outs.append(sess.run(None, dict(zip(names, (x, v))))[0])
+    assert np.array_equal(outs[0], outs[1])  # the shipped file is what the converter writes
+    int8 = TfLite(TRANSFER).run(x, v)[0]
+    assert np.abs(int8 - outs[0]).mean() < 0.05
+    small = sess.run(None, dict(zip(names, (np.ascontiguousarray(x[:, :120, :160]), v))))[0]
+    assert small.shape == (1, 120, 160, 3)  # any size with sides 4k

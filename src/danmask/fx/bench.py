@@ -92,12 +92,12 @@ def bench_rps(video: str | Path, frames: int = 150) -> dict:
 
 
 def bench_style(video: str | Path, frames: int = 10) -> dict:
-    from .style import PREDICT, TRANSFER, StyleEffect
+    from .style import PREDICT, TRANSFER_ONNX, StyleEffect
 
     clip = _frames(video, 1, STYLE_SIZE)
     rgb, frame = clip[0]
     style = cv2.resize(rgb, (256, 256))[:, ::-1]  # any picture will do for timing: the frame mirrored
-    out = {"frame": f"{STYLE_SIZE[1]}x{STYLE_SIZE[0]}", "predict_mb": _mb(PREDICT), "transfer_mb": _mb(TRANSFER),
+    out = {"frame": f"{STYLE_SIZE[1]}x{STYLE_SIZE[0]}", "predict_mb": _mb(PREDICT), "transfer_mb": _mb(TRANSFER_ONNX),
            "seed": SEED["style"]}
     for stroke in (0.0, 0.5):
         fx = StyleEffect(style, stroke=stroke)
@@ -190,9 +190,9 @@ def markdown(result: dict) -> str:
     if "style" in result:
         r = result["style"]
         a, b = r["stroke_0"], r["stroke_0.5"]
-        rows.append(f"| style (Magenta int8) | {a['effect_ms']} ms per frame ({a['effect_fps']} fps) at {r['frame']}, "
+        rows.append(f"| style (Magenta: int8 style net, float transfer net) | {a['effect_ms']} ms per frame ({a['effect_fps']} fps) at {r['frame']}, "
                     f"stroke 0 (one pass); {b['effect_ms']} ms ({b['effect_fps']} fps) at stroke 0.5 (two passes); "
-                    f"{r['predict_mb']} MB style + {r['transfer_mb']} MB transfer network | {r['seed']} |")
+                    f"{r['predict_mb']} MB style (int8) + {r['transfer_mb']} MB transfer network (fp32) | {r['seed']} |")
     if "face-fuse" in result and "skipped" in result["face-fuse"]:
         r = result["face-fuse"]
         rows.append(f"| face-fuse | not measured: {r['video']}: {r['skipped']} | {r['seed']} |")

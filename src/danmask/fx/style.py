@@ -1,19 +1,20 @@
 """`danmask fx style STYLE_IMAGE SOURCE`: arbitrary style transfer with continuous strength and stroke size.
 
 Magenta's arbitrary image stylisation (Ghiasi et al. 2017; the int8 TFLite pair, Apache-2.0, shipped in
-`fx/weights/`), run by ai-edge-litert: a style network turns a 256x256 picture into a 100-number style vector, a
-transfer network paints a 384x384 content picture with a style vector.
+`fx/weights/`): a style network (int8, ai-edge-litert) turns a 256x256 picture into a 100-number style vector, a
+transfer network paints a content picture with a style vector. The int8 transfer graph is fixed at 384x384 and
+slow (255 ms); it runs here as danmask's float ONNX rebuild of it (`fx.style_onnx`: the same weights dequantised,
+any size), 61 ms at 320x240.
 
 - **strength** (0..1): the vector painted with is `strength * style + (1 - strength) * content`, the content's
   own vector coming from the frame itself (averaged over frames, so it does not flicker): 0 keeps the frame's
   own look, 1 is the full style, anything between is a continuous mix.
-- **stroke** (0..2): the stroke pyramid. At level k the frame is painted at 1/2^k of the transfer network's
-  canvas (long side 384 / 2^k, the rest of the canvas filled by reflection), so its strokes are 2^k times as
-  large relative to the frame; a fractional stroke blends the two levels around it (stroke 0.5: half level 0,
-  half level 1). A whole stroke runs the transfer once per frame, a fractional one twice.
+- **stroke** (0..2): the stroke pyramid. At level k the frame is painted at a long side of min(384, the frame's)
+  / 2^k, so its strokes are 2^k times as large relative to the frame; a fractional stroke blends the two levels
+  around it (stroke 0.5: half level 0, half level 1). A whole stroke runs the transfer once per frame, a
+  fractional one twice (the second at a quarter of the pixels).
 
-The transfer network's input is fixed at 384x384 (its graph does not resize), so its cost does not shrink with
-the frame: about 255 ms per pass on one core of this machine. **paint_every** N > 1 trades exactness for speed
+**paint_every** N > 1 trades exactness for speed
 (keyframes and flow, as video stylisation commonly does): every Nth frame is painted, and the frames between show
 the last painted frame carried along by the optical flow (OpenCV's DIS, ultrafast preset) from that keyframe to
 the frame, which costs a few milliseconds instead of a transfer pass.
@@ -36,7 +37,8 @@ from .tflite import TfLite
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 PREDICT = WEIGHTS / "magenta-style-predict-int8.tflite"
-TRANSFER = WEIGHTS / "magenta-style-transfer-int8.tflite"
+TRANSFER = WEIGHTS / "magenta-style-transfer-int8.tflite"  # the source of the ONNX rebuild (fx.style_onnx)
+TRANSFER_ONNX = WEIGHTS / "magenta-style-transfer.onnx"
 STYLE_SIDE, CANVAS = 256, 384
 MAX_STROKE = 2.0
 CONTENT_EMA = 0.2  # weight of the newest frame in the content's running style vector
@@ -61,33 +63,32 @@ def _square(rgb: np.ndarray, side: int) -> np.ndarray:
 
 
 class Stylizer:
-    """`vector(rgb)` -> a (100,) style vector; `paint(rgb, vector, level)` -> the frame painted at pyramid level."""
+    """`vector(rgb)` -> a (100,) style vector; `paint(rgb, vector, level)` -> the frame painted at pyramid level.
 
-    def __init__(self, threads: int = 1) -> None:
+    The style network is the int8 TFLite file (LiteRT); the transfer network is its float ONNX rebuild
+    (`fx.style_onnx`: same weights, dequantised, any input size) run by ONNX Runtime at each level's own size.
+    """
+
+    def __init__(self, threads: int = 1, device: str = "cpu") -> None:
+        from ..runtime.onnx_backend import session
+
         self.predict = TfLite(PREDICT, threads)
-        self.transfer = TfLite(TRANSFER, threads)
+        self.transfer = session(str(TRANSFER_ONNX), threads, device)
+        self.inputs = [i.name for i in self.transfer.get_inputs()]
 
     def vector(self, rgb: np.ndarray) -> np.ndarray:
         return self.predict.run(_square(rgb, STYLE_SIDE)[None])[0].reshape(-1)
 
     def paint(self, rgb: np.ndarray, vector: np.ndarray, level: int) -> np.ndarray:
+        """Level k paints the frame resized to a long side of min(384, the frame's) / 2^k (sides rounded to 4k),
+        so its strokes are 2^k times as large relative to the frame; the painting is resized back."""
         h, w = rgb.shape[:2]
-        side = CANVAS / 2 ** level
-        scale = side / max(h, w)
-        nw, nh = max(8, round(w * scale)), max(8, round(h * scale))
-        small = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-        canvas = _tile(small)
-        out = self.transfer.run(canvas[None].astype(np.float32) / 255, vector.reshape(1, 1, 1, -1))[0][0]
-        return cv2.resize(out[:nh, :nw], (w, h), interpolation=cv2.INTER_LINEAR)
-
-
-def _tile(small: np.ndarray) -> np.ndarray:
-    """The canvas filled with mirrored copies of `small` (what BORDER_REFLECT does, for any amount of padding)."""
-    nh, nw = small.shape[:2]
-    row = np.concatenate([small, small[:, ::-1]], 1)
-    tile = np.concatenate([row, row[::-1]], 0)
-    reps = (math.ceil(CANVAS / (2 * nh)), math.ceil(CANVAS / (2 * nw)), 1)
-    return np.ascontiguousarray(np.tile(tile, reps)[:CANVAS, :CANVAS])
+        scale = min(CANVAS, max(h, w)) / 2 ** level / max(h, w)
+        nw, nh = (max(16, 4 * round(v * scale / 4)) for v in (w, h))
+        small = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_AREA if nw < w else cv2.INTER_LINEAR)
+        feed = dict(zip(self.inputs, (small[None].astype(np.float32) / 255, vector.reshape(1, 1, 1, -1))))
+        out = self.transfer.run(None, feed)[0][0]
+        return cv2.resize(out, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 @dataclass
@@ -105,7 +106,7 @@ class StyleEffect:
     """Per frame: the content vector (running average), the mixed vector, one or two pyramid levels, blended."""
 
     def __init__(self, style: np.ndarray | str | Path, *, strength: float = 1.0, stroke: float = 0.0,
-                 paint_every: int = 1, threads: int = 1) -> None:
+                 paint_every: int = 1, threads: int = 1, device: str = "cpu") -> None:
         if not 0.0 <= strength <= 1.0:
             raise DanmaskError(f"style: --strength must be in 0..1 (got {strength})")
         if not 0.0 <= stroke <= MAX_STROKE:
@@ -113,7 +114,7 @@ class StyleEffect:
         if not (isinstance(paint_every, int) and paint_every >= 1):
             raise DanmaskError(f"style: paint_every must be a whole number >= 1 (got {paint_every})")
         image = read_image(style) if not isinstance(style, np.ndarray) else style
-        self.model = Stylizer(threads)
+        self.model = Stylizer(threads, device)
         self.style = self.model.vector(image)
         self.strength, self.stroke = strength, stroke
         self.content: np.ndarray | None = None
@@ -187,7 +188,8 @@ def run_style(style: str | Path | np.ndarray, source: str | Path, *, output: str
             flow (faster, inexact where things appear or disappear).
         realtime, timeout, stop_after: live sources (see `danmask live`); stop after `stop_after` seconds.
         stop: set it to end the run cleanly (the output is a complete file of the frames so far).
-        device: accepted for the CLI's common shape; the networks run on the CPU (LiteRT).
+        device: where the transfer network runs (ONNX Runtime: cpu, cuda, auto); the style network runs on the
+            CPU (LiteRT).
 
     Raises:
         VideoError, OutputError, ModelError, DanmaskError (a missing style picture, a value out of range).
@@ -198,7 +200,8 @@ def run_style(style: str | Path | np.ndarray, source: str | Path, *, output: str
     from .loop import check_paths
 
     check_paths(source, output)
-    fx = StyleEffect(style, strength=strength, stroke=stroke, paint_every=paint_every, threads=threads)
+    fx = StyleEffect(style, strength=strength, stroke=stroke, paint_every=paint_every, threads=threads,
+                     device=device)
     base = run_effect(fx, source, output, realtime=realtime, timeout=timeout, stop_after=stop_after, stop=stop,
                       progress=progress, desc="style")
     return StyleResult(**vars(base), stats=fx.stats)
