@@ -9,7 +9,7 @@ from ._argtypes import frame_size, int_at_least, int_between, positive_float
 from ._flags import add_device, add_output, add_quiet, add_threads
 
 DESCRIPTION = """\
-Interactive video effects on danmask's runtime (ONNX Runtime; no torch), each of one shape:
+Interactive video effects on danmask's runtime (ONNX Runtime, LiteRT; no torch), each of one shape:
 
   danmask fx NAME [EFFECT ARGS] SOURCE -o OUT.mp4
 
@@ -40,7 +40,7 @@ examples:
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("fx", help="interactive effects: pose skeletons, body-part parsing",
+    p = subparsers.add_parser("fx", help="interactive effects: pose, body parts, rock-paper-scissors, style, face fusion",
                               description=DESCRIPTION, epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="effect_name", metavar="NAME")
