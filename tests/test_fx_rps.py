@@ -126,3 +126,15 @@ def test_audio_is_kept_and_a_file_plays_in_real_time(tmp_path, capsys):
     assert main(["fx", "rps", "--game", str(path), "--realtime", "-o", str(rt), "-q", "--stop-after", "0.3"]) == 0
     frames = list(iter_frames(rt))
     assert 1 <= len(frames) <= 10 and all(a.time < b.time for a, b in zip(frames, frames[1:]))
+
+
+def test_rps_game_on_a_shared_clip_writes_a_playable_video(tmp_path, capsys):
+    source = shared_data() / "clips" / "juggle.mp4"
+    if not source.is_file():
+        pytest.skip("juggle.mp4 is not in the shared data")
+    out = tmp_path / "game.mp4"
+    code = main(["fx", "rps", "--game", "--round", "0.7", "--seed", "1", str(source), "-o", str(out),
+                 "--stop-after", "0.9", "--json", "-q"])
+    report = json.loads(capsys.readouterr().out)
+    frames = list(iter_frames(out))
+    assert code == 0 and len(frames) == report["frames"] >= 20 and len(report["score"]["rounds"]) == 1

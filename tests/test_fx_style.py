@@ -152,3 +152,17 @@ def test_the_float_rebuild_is_the_shipped_onnx_and_paints_as_the_int8_graph(tmp_
     assert np.abs(int8 - outs[0]).mean() < 0.05
     small = sess.run(None, dict(zip(names, (np.ascontiguousarray(x[:, :120, :160]), v))))[0]
     assert small.shape == (1, 120, 160, 3)  # any size with sides 4k
+
+
+def test_style_on_a_shared_clip_writes_a_playable_video(style_png, tmp_path, capsys):
+    from _shared import shared_data
+
+    source = shared_data() / "clips" / "bigbuckbunny.mp4"
+    if not source.is_file():
+        pytest.skip("bigbuckbunny.mp4 is not in the shared data")
+    out = tmp_path / "styled.mp4"
+    code = main(["fx", "style", str(style_png), str(source), "--stroke", "1", "-o", str(out), "--stop-after", "0.2",
+                 "--json", "-q"])
+    report = json.loads(capsys.readouterr().out)
+    frames = list(iter_frames(out))
+    assert code == 0 and len(frames) == report["frames"] >= 4
