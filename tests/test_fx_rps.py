@@ -138,3 +138,13 @@ def test_rps_game_on_a_shared_clip_writes_a_playable_video(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     frames = list(iter_frames(out))
     assert code == 0 and len(frames) == report["frames"] >= 20 and len(report["score"]["rounds"]) == 1
+
+
+def test_real_hands_labelled_by_eye():
+    data = shared_data()
+    if not (data / "coco-person" / "images").is_dir():
+        pytest.skip("coco-person is not in the shared data")
+    from danmask.fx.rps_eval import evaluate
+
+    result = evaluate(data)
+    assert result["found_again"] >= 40 and result["accuracy"] >= 0.65  # 30 of 42 (0.714) when recorded
