@@ -1,4 +1,4 @@
-"""Face landmarks: MediaPipe's face detector (BlazeFace short range) and face mesh (468 landmarks), Apache-2.0,
+"""Face landmarks: MediaPipe's face detector (BlazeFace full range) and face mesh (468 landmarks), Apache-2.0,
 from the mediapipe==0.10.14 wheel, run by ai-edge-litert (the mediapipe package is never imported), followed frame
 to frame as MediaPipe's face-mesh graph does: the detector finds faces, then each face's next crop comes from its
 own landmarks (eyes level, 1.5x the landmarks' box), the detector running again only for newcomers.
@@ -86,8 +86,10 @@ class FaceTracker:
 
     def __init__(self, *, max_faces: int = 2, threads: int = 1, redetect_s: float = 0.5, smooth: bool = True
                  ) -> None:
-        self.detector = SsdDetector(wheel_file("face_detection", "face_detection_short_range.tflite"), keypoints=6,
-                                    unit_range=False, threshold=0.5, threads=threads, max_found=max_faces)
+        # the full-range detector (192x192, one anchor per 4x4 cell): faces from selfie size down to ~30 pixels
+        self.detector = SsdDetector(wheel_file("face_detection", "face_detection_full_range_sparse.tflite"),
+                                    keypoints=6, unit_range=False, threshold=0.5, threads=threads,
+                                    max_found=max_faces, strides=(4,), per_layer=1)
         self.model = TfLite(wheel_file("face_landmark", "face_landmark.tflite"), threads)
         self.max_faces, self.redetect_s, self.smooth = max_faces, redetect_s, smooth
         self.faces: list[Face] = []

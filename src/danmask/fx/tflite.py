@@ -147,10 +147,10 @@ class SsdDetector:
     """BlazePalm / BlazeFace: a frame -> detections in frame pixels (best first)."""
 
     def __init__(self, path: Path, *, keypoints: int, unit_range: bool, threshold: float, threads: int = 1,
-                 max_found: int = 4) -> None:
+                 max_found: int = 4, strides: tuple[int, ...] = (8, 16, 16, 16), per_layer: int = 2) -> None:
         self.model = TfLite(path, threads)
         self.side = self.model.input_shape()[1]
-        self.anchors = ssd_anchors(self.side)
+        self.anchors = ssd_anchors(self.side, strides, per_layer)
         self.keypoints, self.unit_range, self.threshold, self.max_found = keypoints, unit_range, threshold, max_found
 
     def __call__(self, rgb: np.ndarray) -> list[Detection]:
