@@ -34,7 +34,8 @@ _PAGE_JS = """async (seconds) => {
   await video.play();
   await new Promise((r) => setTimeout(r, 1000));  // warm up
   const s0 = { ...stats }, g0 = seg && { ...seg.stats }, t0 = performance.now();
-  await new Promise((r) => setTimeout(r, seconds * 1000));
+  const span = Math.min(seconds, video.duration - video.currentTime - 0.3);  // only while the clip plays
+  await new Promise((r) => setTimeout(r, span * 1000));
   const elapsed = (performance.now() - t0) / 1000;
   video.pause();
   if (!seg) return { seconds: elapsed, video_fps: (stats.frames - s0.frames) / elapsed, backend: null };

@@ -34,6 +34,7 @@ class VosTrainConfig:
     distractor_p: float = 0.5
     threads: int = 2
     seed: int = 0
+    init: str = ""  # a checkpoint whose trained heads to start from (a second, longer stage)
     exclude_groups: list[str] = field(default_factory=lambda: ["davis-person"])
 
     @classmethod
@@ -93,7 +94,7 @@ def train(cfg: VosTrainConfig, progress: bool = True) -> Path:
 
     data = ClipDataset(items, cfg.input_size, cfg.static_share, cfg.distractor_p, cfg.seed)
     loader = iter(DataLoader(data, batch_size=cfg.batch, num_workers=1, persistent_workers=True))
-    net = MemoryNet(VosConfig(input_size=cfg.input_size))
+    net = load(cfg.init, cfg.input_size).train() if cfg.init else MemoryNet(VosConfig(input_size=cfg.input_size))
     params = [p for p in net.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     started, step, history = time.monotonic(), 0, []
