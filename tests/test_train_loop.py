@@ -101,6 +101,12 @@ def test_recorded_configs_still_parse(path):
     from danmask.commands.train import FIT_CROPS_FLAGS, FIT_FLAGS, crop_fit_config, fit_config
 
     raw = json.loads(path.read_text())
+    if path.stem == "vos":  # a `train vos` run (the memory network)
+        from danmask.vos.train import VosTrainConfig
+
+        cfg = VosTrainConfig.from_json(path)
+        assert cfg.out.startswith("runs/") and cfg.input_size == tuple(raw["input_size"])
+        return
     if "crops" in raw:  # a `train fit-crops` run (the person-track path's mask refiner)
         cfg = crop_fit_config(argparse.Namespace(config=str(path), **dict.fromkeys(FIT_CROPS_FLAGS)))
         assert cfg.out.startswith("runs/") and cfg.crops == raw["crops"]
