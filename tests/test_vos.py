@@ -81,17 +81,19 @@ def test_a_folder_without_a_network_is_one_clear_error(tmp_path):
 
 
 @pytest.mark.skipif(not (WEIGHTS_DIR / "vos.json").is_file(), reason="no shipped memory network")
-def test_shipped_network_follows_a_moving_person(tmp_path):
-    frames, masks = clip_frames(tmp_path, 30)
-    runtime = MemoryPropagator()
-    results = list(runtime.propagate(frames, {1: masks[0]}))
-    ious = []
-    for r, truth in zip(results[1:], masks[1:]):
-        h, w = truth.shape
-        import cv2
+def test_shipped_network_follows_the_parkour_runner():
+    """A regression guard at the level measured (docs/models/memory-net.md: J 0.76 on parkour): the first 20
+    frames of a sequence it never trained on, from the first frame's truth."""
+    import cv2
 
-        pred = cv2.resize(r.masks[1], (w, h)) > 0.5
-        ious.append((pred & truth).sum() / max(1, (pred | truth).sum()))
+    from _shared import davis_frame
+
+    frames, truth = zip(*(davis_frame("parkour", i) for i in range(20)))
+    results = list(MemoryPropagator().propagate(frames, {1: truth[0]}))
+    ious = []
+    for r, t in zip(results[1:], truth[1:]):
+        pred = cv2.resize(r.masks[1], (t.shape[1], t.shape[0])) > 0.5
+        ious.append((pred & t).sum() / max(1, (pred | t).sum()))
     assert np.mean(ious) > 0.6, ious
 
 
