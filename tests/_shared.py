@@ -36,3 +36,26 @@ def davis_sprite(sequence: str, index: int) -> tuple[np.ndarray, np.ndarray]:
     ys, xs = np.nonzero(gt)
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
     return rgb[y0:y1, x0:x1].copy(), gt[y0:y1, x0:x1].astype(np.float32)
+
+
+def add_tone(silent: Path, path: Path, seconds: float) -> None:
+    """Remux the video of `silent` into `path` with a 440 Hz mono AAC tone of `seconds` (audio-keeping tests)."""
+    from fractions import Fraction
+
+    import av
+
+    n = int(48000 * seconds)
+    with av.open(str(silent)) as src, av.open(str(path), "w") as dst:
+        v_out = dst.add_stream_from_template(src.streams.video[0])
+        a_out = dst.add_stream("aac", rate=48000)
+        a_out.layout = "mono"
+        for packet in src.demux(video=0):
+            if packet.dts is not None:
+                packet.stream = v_out
+                dst.mux(packet)
+        samples = (0.3 * np.sin(2 * np.pi * 440 * np.arange(n) / 48000)).astype(np.float32)
+        for start in range(0, n, 1024):
+            frame = av.AudioFrame.from_ndarray(samples[None, start:start + 1024], format="flt", layout="mono")
+            frame.sample_rate, frame.pts, frame.time_base = 48000, start, Fraction(1, 48000)
+            dst.mux(a_out.encode(frame))
+        dst.mux(a_out.encode(None))

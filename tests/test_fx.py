@@ -19,7 +19,7 @@ from danmask.fx.parse_eval import CIHP_TO_CLASS, CLASSES, confusion, ious
 from danmask.synthetic import make_video
 from danmask.video import iter_frames
 
-from _shared import shared_data
+from _shared import add_tone, shared_data
 
 H, W = 120, 160
 
@@ -157,20 +157,7 @@ def video_with_audio(tmp_path) -> Path:
     """A 15-frame synthetic clip (0.5 s) with a 440 Hz AAC tone."""
     path = tmp_path / "with_audio.mp4"
     video = make_video(tmp_path / "silent.mp4", frames=15, shape=(H, W))
-    with av.open(str(video.path)) as src, av.open(str(path), "w") as dst:
-        v_out = dst.add_stream_from_template(src.streams.video[0])
-        a_out = dst.add_stream("aac", rate=48000)
-        a_out.layout = "mono"
-        for packet in src.demux(video=0):
-            if packet.dts is not None:
-                packet.stream = v_out
-                dst.mux(packet)
-        samples = (0.3 * np.sin(2 * np.pi * 440 * np.arange(24000) / 48000)).astype(np.float32)
-        for start in range(0, 24000, 1024):
-            frame = av.AudioFrame.from_ndarray(samples[None, start:start + 1024], format="flt", layout="mono")
-            frame.sample_rate, frame.pts, frame.time_base = 48000, start, Fraction(1, 48000)
-            dst.mux(a_out.encode(frame))
-        dst.mux(a_out.encode(None))
+    add_tone(video.path, path, seconds=0.5)
     return path
 
 

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from _shared import add_tone
 from danmask.cli import main
 from danmask.danmaku.comments import Comment
 from danmask.danmaku.font import find_font
@@ -133,20 +134,7 @@ def video_with_audio(tmp_path) -> tuple:
     """A synthetic clip remuxed with a 440 Hz AAC tone."""
     video = make_video(tmp_path / "silent.mp4", frames=30, shape=(H, W))
     path = tmp_path / "with_audio.mp4"
-    with av.open(str(video.path)) as src, av.open(str(path), "w") as dst:
-        v_out = dst.add_stream_from_template(src.streams.video[0])
-        a_out = dst.add_stream("aac", rate=48000)
-        a_out.layout = "mono"
-        for packet in src.demux(video=0):
-            if packet.dts is not None:
-                packet.stream = v_out
-                dst.mux(packet)
-        samples = (0.3 * np.sin(2 * np.pi * 440 * np.arange(48000) / 48000)).astype(np.float32)
-        for start in range(0, 48000, 1024):
-            frame = av.AudioFrame.from_ndarray(samples[None, start:start + 1024], format="flt", layout="mono")
-            frame.sample_rate, frame.pts, frame.time_base = 48000, start, Fraction(1, 48000)
-            dst.mux(a_out.encode(frame))
-        dst.mux(a_out.encode(None))
+    add_tone(video.path, path, seconds=1.0)
     return video, path
 
 
