@@ -147,6 +147,27 @@ def test_shipped_pose_graph_segments_the_person_in_its_crop(parts):
     assert box_iou(aligned.box(), roi.box()) > 0.3
 
 
+def test_keypoints_graph_gives_the_full_graphs_landmarks_and_a_body_shaped_silhouette(parts):
+    from danmask.people.landmarks import PoseLandmarker
+
+    rgb, gt = davis_frame("parkour", 0)
+    ys, xs = np.nonzero(gt)
+    roi = Roi.from_box(xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+    full, cut = PoseLandmarker(parts["landmarker"]), PoseLandmarker(parts["keypoints"])
+    assert full.masks and not cut.masks
+    a, b = full(rgb, roi), cut(rgb, roi)
+    assert np.abs(a.landmarks - b.landmarks).max() < 1e-3 and abs(a.presence - b.presence) < 1e-4
+    # the silhouette only keeps track of who is where: its box is the person's, most of it lies on them
+    drawn, seg = paste(b.mask, roi, gt.shape) >= 0.5, paste(a.mask, roi, gt.shape) >= 0.5
+    assert (drawn & gt).sum() > 0.8 * drawn.sum() and iou(drawn, seg) > 0.4
+    assert box_iou(_box(drawn), _box(gt)) > 0.6
+
+
+def _box(mask: np.ndarray) -> tuple[int, int, int, int]:
+    ys, xs = np.nonzero(mask)
+    return xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
+
+
 # --- the tracker --------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -181,6 +202,24 @@ def test_people_crossing_keep_their_ids(crossing):
     assert counts["matched"] > 0.5 * counts["truth"], counts  # most visible person-frames are tracked
     union, people = frames[10]  # everyone is salient here: the union is theirs, after the temporal stage
     assert len(people) >= 2 and iou(union >= 0.5, np.any([p.mask >= 0.5 for p in people], 0)) > 0.9
+
+
+def test_keypoints_only_tracking_keeps_the_ids_of_crossing_people(crossing):
+    """`danmask fx pose`'s tracker: no mask branch, silhouettes from the landmarks stand in for masks."""
+    from danmask.fx.pose import build_tracker
+    from danmask.people.salience import SalienceRule
+    from danmask.people.tracker import TrackerConfig
+    from danmask.video import iter_frames
+
+    tracker = build_tracker(TrackerConfig(max_people=8, salience=SalienceRule(everyone=True)))
+    assert not tracker.landmarker.masks
+    found = []
+    for frame in iter_frames(crossing.path):
+        people = tracker.step(frame.rgb, frame.time)
+        found.append({p.id: paste(p.result.mask, p.result.roi, frame.rgb.shape[:2]) >= 0.5 for p in people})
+    counts = identity_swaps(crossing.masks, found, min_iou=0.3)  # a stick figure covers part of the person
+    assert counts["swaps"] == 0, counts
+    assert counts["matched"] > 0.5 * counts["truth"], counts
 
 
 def test_the_cap_limits_how_many_people_are_followed(crossing):

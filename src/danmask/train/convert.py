@@ -110,6 +110,24 @@ def convert_pose(tflite: str | Path, dst: str | Path, meta: dict, net=None) -> P
     return _finish(model, dst, meta)
 
 
+def landmarks_graph(src: str | Path, dst: str | Path) -> Path:
+    """The pose graph without its mask branch: `src` -> `landmarks`, `presence` only. The mask's decoder works at
+    full crop resolution and costs half the pass; effects that want keypoints only (`danmask fx pose`) skip it.
+    ONNX Runtime runs every node whatever outputs are asked for, so the cut has to be made in the file."""
+    import onnx
+    from onnx.utils import Extractor
+
+    model = onnx.load(str(src))
+    sub = Extractor(model).extract_model(["src"], ["landmarks", "presence"])
+    meta = json.loads({p.key: p.value for p in model.metadata_props}.get("danmask", "{}"))
+    entry = sub.metadata_props.add()
+    entry.key, entry.value = "danmask", json.dumps({**meta, "name": "person-pose-landmarks", "outputs": "no mask"})
+    onnx.checker.check_model(sub)
+    dst = Path(dst)
+    onnx.save(sub, str(dst))
+    return dst
+
+
 class PoseExport(nn.Module):
     """The tracker's view of the pose graph: mask logits become probabilities inside the graph."""
 

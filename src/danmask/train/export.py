@@ -250,21 +250,25 @@ def _arch_of(path: str | Path) -> str | None:
 
 def export_person_pose(args) -> int:
     """A trained mask refiner (`danmask train fit-crops`) + the pose graph -> the person-track path's graph."""
-    from .convert import convert_pose, pose_parity
+    from .convert import convert_pose, landmarks_graph, pose_parity
     from .crop_fit import load_fine_tuned
 
     if args.int8:
         raise ModelError("--int8 is not available for the pose graph (its landmarks must stay MediaPipe's)")
-    out = checked_onnx_output(args, ["person-pose.onnx"])
+    out = checked_onnx_output(args, ["person-pose.onnx", "person-pose-landmarks.onnx"])
     net, ckpt = load_fine_tuned(args.input)
     convert_pose(ckpt["tflite"], out, pose_meta(ckpt), net=net)
     err = pose_parity(net, out)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB); max |torch - onnx| of the mask on real crops: {err:.2e}")
     if err > 2e-3:
         raise ModelError(f"{out}: ONNX mask differs from torch by {err:.2e} (> 2e-3); export is broken")
+    keypoints = landmarks_graph(out, out.with_name(out.stem + "-landmarks.onnx"))
+    print(f"wrote {keypoints} ({keypoints.stat().st_size / 1e6:.2f} MB): the same graph without the mask branch")
     if args.register:
         _copy(out, registry.WEIGHTS_DIR / "person-pose.onnx")
-        print(f"registered {out.name} as the person-track pose graph (person-pose.onnx) in {registry.WEIGHTS_DIR}")
+        _copy(keypoints, registry.WEIGHTS_DIR / "person-pose-landmarks.onnx")
+        print(f"registered {out.name} as the person-track pose graph (person-pose.onnx, and person-pose-landmarks.onnx "
+              f"for keypoints only) in {registry.WEIGHTS_DIR}")
     return 0
 
 
