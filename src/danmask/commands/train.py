@@ -30,6 +30,9 @@ The person-track path (see docs/models/person-track.md):
 The memory network for --keyframe and eval --vos (see docs/models/memory-net.md):
   danmask train vos --config configs/vos.json --register --force
 
+The parse student for `danmask fx parse --model student` (see docs/models/parse-student.md):
+  danmask train parse-student --labels --config configs/parse-student.json --register --force
+
 --register refuses to replace a model that is already registered (a shipped one, say) unless --force is given.
 The RVM teacher is GPL-3.0: it only makes labels on your machine; it is never shipped or committed.
 """
@@ -102,6 +105,19 @@ def register(subparsers) -> None:
     vos.add_argument("--force", action="store_true", help="with --register: replace the shipped memory network")
     add_quiet(vos)
     vos.set_defaults(func=run_vos)
+    ps = sub.add_parser("parse-student", help="distil, prune and quantise the body-part student (fx parse --model "
+                        "student)")
+    ps.add_argument("--config", default="configs/parse-student.json", help="JSON file with ParseStudentConfig "
+                    "fields (default configs/parse-student.json)")
+    ps.add_argument("--labels", action="store_true", help="make the teacher label cache first (BodyPix + sleeve "
+                    "rule, train.parse_labels)")
+    ps.add_argument("--data", default="../shared/data", help="with --labels: the shared data folder")
+    ps.add_argument("--minutes", type=positive_float, help="training budget (default: the config's)")
+    add_output(ps, "run folder (default: the config's)", metavar="DIR", dest="out")
+    ps.add_argument("--register", action="store_true", help="copy the int8 graph into the shipped weights")
+    ps.add_argument("--force", action="store_true", help="with --register: replace the shipped student")
+    add_quiet(ps)
+    ps.set_defaults(func=run_parse_student)
 
 
 def run_vos(args: argparse.Namespace) -> int:
@@ -129,6 +145,33 @@ def run_vos(args: argparse.Namespace) -> int:
         for name in (*GRAPHS, "vos.json"):
             shutil.copy2(out / name, WEIGHTS_DIR / name)
     print(f"wrote {ckpt} and {out}" + ("; registered" if args.register else ""))
+    return 0
+
+
+def run_parse_student(args: argparse.Namespace) -> int:
+    import shutil
+
+    from ..errors import DanmaskError, ModelError
+
+    _needs_torch()
+    from ..fx.parse_student import WEIGHTS
+    from ..train.parse_labels import build
+    from ..train.parse_student import ParseStudentConfig, run
+
+    if not Path(args.config).is_file():
+        raise DanmaskError(f"{args.config}: config not found")
+    cfg = ParseStudentConfig.from_json(args.config)
+    for key in ("minutes", "out"):
+        if getattr(args, key) is not None:
+            setattr(cfg, key, getattr(args, key))
+    if args.register and WEIGHTS.exists() and not args.force:
+        raise ModelError(f"{WEIGHTS.name} is already shipped; --force replaces it")
+    if args.labels:
+        print(build(args.data, cfg.cache, progress=not args.quiet))
+    result = run(cfg, progress=not args.quiet)
+    if args.register:
+        shutil.copy2(Path(cfg.out) / "parse-student-int8-qdq.onnx", WEIGHTS)
+    print(json.dumps(result) + ("; registered" if args.register else ""))
     return 0
 
 
