@@ -2,7 +2,8 @@
 
 Nothing new runs here: the people, their ids and their 33 MediaPipe Pose landmarks are the person-track model's own
 (`danmask.people`: YOLOX-Nano finds people, the pose landmarker follows each in a body-aligned crop; see
-docs/people.md). The tracker is set to keep everyone it finds (no salience cut), up to `max_people`.
+docs/people.md). The tracker is set to keep everyone it finds (no salience cut), up to `max_people`, and runs the
+pose graph without its mask branch (same landmarks, half the cost). Accuracy: `python -m danmask.fx.pose_eval`.
 
 Keypoints are in frame pixels with MediaPipe's per-landmark visibility. `--keypoints FILE.json` writes them per
 frame with the frame's pts, streamed to disk as the video goes.
