@@ -97,6 +97,10 @@ class FaceTracker:
         self.raw: dict[int, np.ndarray] = {}  # unsmoothed landmarks: the next crop follows the face, not the filter
         self.next_id, self.last_detect = 1, -math.inf
 
+    def reset(self) -> None:
+        """Forget every face (a new picture or a cut): the next step detects afresh. Ids keep counting up."""
+        self.faces, self.filters, self.raw, self.last_detect = [], {}, {}, -math.inf
+
     def landmarks(self, rgb: np.ndarray, roi: Roi) -> tuple[np.ndarray, float]:
         x = crop(rgb, roi, CROP).astype(np.float32) / 255.0
         outs = self.model.run(x[None])
