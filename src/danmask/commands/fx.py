@@ -86,7 +86,7 @@ def _pose(sub) -> None:
 
 
 def _parse(sub) -> None:
-    from ..fx.parse import EFFECTS
+    from ..fx.parse import EFFECTS, MODELS
 
     p = sub.add_parser("parse", help="per-pixel body parts of every person (BodyPix), colour map or recolouring",
                        description="Per-pixel body parts of every person with BodyPix (MobileNetV1 x0.50, "
@@ -101,9 +101,12 @@ def _parse(sub) -> None:
     p.add_argument("--effect", choices=EFFECTS, default="colour-map", help="what to draw (default colour-map)")
     p.add_argument("--colour", default="#28c8ff", metavar="#RRGGBB",
                    help="recolour-torso's colour (default #28c8ff)")
+    p.add_argument("--model", choices=MODELS, default=MODELS[0],
+                   help="the network: bodypix (default) or student (danmask's own distilled int8 network, "
+                        "docs/models/parse-student.md)")
     p.add_argument("--input-size", type=frame_size(17, 1281), default=(240, 320), metavar="WxH",
-                   help="box BodyPix's input fits in, the frame's aspect kept, sides rounded up to 16k+1 "
-                        "(default 320x240: a 4:3 frame runs at 321x241, 16:9 at 321x193)")
+                   help="box the network's input fits in, the frame's aspect kept (default 320x240); BodyPix "
+                        "rounds sides up to 16k+1 (4:3 runs at 321x241), the student to multiples of 16")
     p.add_argument("-c", "--comments", metavar="FILE",
                    help="--effect danmaku: the comment file (Bilibili XML/JSON, DPlayer v3 JSON)")
     p.add_argument("--protect", default="head,hands", metavar="GROUPS",
@@ -257,8 +260,9 @@ def run_parse(args: argparse.Namespace) -> int:
     result = _until_ctrl_c(lambda stop: run(args.source, effect=args.effect, colour=args.colour,
                                             input_size=args.input_size, per_person=args.per_person,
                                             comments=args.comments, protect=args.protect, font=args.font,
-                                            **_source_options(args, stop)))
-    report = {**_base("parse", args, result), "model_ms_per_frame": round(result.model_ms, 1)}
+                                            model=args.model, **_source_options(args, stop)))
+    report = {**_base("parse", args, result), "model": args.model,
+              "model_ms_per_frame": round(result.model_ms, 1)}
     return _report(args, report, f"networks {report['model_ms_per_frame']} ms per frame")
 
 

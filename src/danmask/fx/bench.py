@@ -3,7 +3,8 @@
     python -m danmask.fx.bench [--video CLIP] [--face-video CLIP] [--frames 150] [--json]
     danmask bench --effects          (the same, with a dated section appended to BENCHMARKS.md)
 
-- parse: BodyPix on a 320x240 frame (network alone, and the whole colour-map effect), the weights' size;
+- parse: BodyPix and danmask's own int8 student on a 320x240 frame (network alone, and the whole colour-map
+  effect), the weights' sizes;
 - pose: person-track's tracker + skeletons on the frames of CLIP resized to 640x360 (default: the shared
   juggle.mp4, one person), median ms per frame where only the pose model ran, the detector frames apart;
 - rps: hands + gestures on the same 640x360 frames;
@@ -134,6 +135,14 @@ def bench_parse(frames: int = 200) -> dict:
     return {**result, "weights_mb": round(WEIGHTS.stat().st_size / 1e6, 2), "seed": SEED["parse"]}
 
 
+def bench_parse_student(frames: int = 200) -> dict:
+    from .parse_eval import speed
+    from .parse_student import WEIGHTS
+
+    result = speed(frames, model="student")  # a 320x240 frame
+    return {**result, "weights_mb": round(WEIGHTS.stat().st_size / 1e6, 3), "seed": SEED["parse"]}
+
+
 def bench_pose(video: str | Path, frames: int = 150) -> dict:
     """Median ms per frame of the pose effect on the first `frames` frames of `video` at 640x360."""
     from ..video import iter_frames
@@ -161,7 +170,8 @@ def run_effects(video: str | Path | None = None, face_video: str | Path | None =
     video = video or default_clip()
     face_video = face_video or default_clip("carphone_pristine.mp4")
     result = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "load_average": [round(v, 2) for v in os.getloadavg()], "parse": bench_parse(max(frames, 50))}
+              "load_average": [round(v, 2) for v in os.getloadavg()], "parse": bench_parse(max(frames, 50)),
+              "parse-student": bench_parse_student(max(frames, 50))}
     if video is not None:
         result["pose"] = bench_pose(video, frames)
         result["rps"] = bench_rps(video, frames)
@@ -177,6 +187,10 @@ def markdown(result: dict) -> str:
     rows = ["| effect | danmask (this machine, one thread) | seed (published) |", "|---|---|---|",
             f"| parse (BodyPix x0.50 s16) | network {parse['model_ms']} ms, effect {parse['effect_ms']} ms at "
             f"{parse['frame']}, {parse['weights_mb']} MB fp32 | {parse['seed']} |"]
+    if "parse-student" in result:
+        r = result["parse-student"]
+        rows.append(f"| parse (danmask student, pruned int8) | network {r['model_ms']} ms, effect {r['effect_ms']} ms "
+                    f"at {r['frame']}, {r['weights_mb']} MB int8 | {r['seed']} |")
     if pose:
         per = pose["ms_per_person"]
         rows.append(f"| pose (person-track) | median {pose['effect_ms']} ms per frame ({pose['effect_fps']} fps), "

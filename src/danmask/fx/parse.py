@@ -1,4 +1,5 @@
-"""`danmask fx parse`: per-pixel body parts of every person (BodyPix, `fx.bodypix`), and effects drawn from them.
+"""`danmask fx parse`: per-pixel body parts of every person, and effects drawn from them. Two networks give the
+parts (`MODELS`): BodyPix (`fx.bodypix`, the default) or danmask's own distilled int8 student (`fx.parse_student`).
 
 Effects (`EFFECTS`):
 - `colour-map`: each part group (head, torso, arms, hands, legs, feet) tinted with its own colour over the frame;
@@ -22,6 +23,7 @@ from .bodypix import DEFAULT_BOX, GROUPS, BodyPix
 from .loop import FxResult, run_effect
 
 EFFECTS = ("colour-map", "recolour-torso", "danmaku")
+MODELS = ("bodypix", "student")  # the first is the default
 # RGB per group (index 0 = background, unused)
 PALETTE = np.array([(0, 0, 0), (255, 200, 60), (60, 120, 255), (60, 220, 90), (255, 80, 200), (230, 60, 50),
                     (150, 90, 255)], np.uint8)
@@ -69,13 +71,32 @@ class ParseStats:
     model_ms: list[float] = field(default_factory=list)
 
 
+def create_parser(model: str = MODELS[0], *, input_size: tuple[int, int] = DEFAULT_BOX, threads: int = 1,
+                  device: str = "cpu"):
+    """The network by name (`MODELS`): an object with `parts(rgb, size=None)` -> group map and `model_ms`
+    (such an object given instead of a name is returned as it is).
+
+    Raises:
+        DanmaskError: an unknown name (the message lists the valid ones).
+    """
+    if not isinstance(model, str):
+        return model
+    if model == "bodypix":
+        return BodyPix(input_size=input_size, threads=threads, device=device)
+    if model == "student":
+        from .parse_student import ParseStudent
+
+        return ParseStudent(input_size=input_size, threads=threads, device=device)
+    raise DanmaskError(f"unknown parse model {model!r}; valid: {', '.join(MODELS)}")
+
+
 class ParseEffect:
-    """Per frame: BodyPix's part groups, then the chosen effect drawn."""
+    """Per frame: the part groups (BodyPix or the student), then the chosen effect drawn."""
 
     def __init__(self, *, effect: str = "colour-map", colour: tuple[int, int, int] = DEFAULT_COLOUR,
                  input_size: tuple[int, int] = DEFAULT_BOX, per_person: bool = False, comments=None,
                  protect: str | tuple[str, ...] = ("head", "hands"), font: str | Path | None = None,
-                 threads: int = 1, device: str = "cpu") -> None:
+                 threads: int = 1, device: str = "cpu", model: str = MODELS[0]) -> None:
         if effect not in EFFECTS:
             raise DanmaskError(f"unknown effect {effect!r}; valid: {', '.join(EFFECTS)}")
         self.effect, self.colour = effect, colour
@@ -86,7 +107,7 @@ class ParseEffect:
             from .behind import BehindParts
 
             self.behind = BehindParts(comments, protect, font)
-        self.model = BodyPix(input_size=input_size, threads=threads, device=device)
+        self.model = create_parser(model, input_size=input_size, threads=threads, device=device)
         self.crops = None
         if per_person:
             from .crops import PersonCrops
@@ -126,7 +147,7 @@ def run_parse(source: str | Path, *, output: str | Path | None = None, effect: s
               protect: str | tuple[str, ...] = ("head", "hands"), font: str | Path | None = None,
               realtime: bool = False, timeout: float = 5.0,
               stop_after: float | None = None, stop: threading.Event | None = None, threads: int = 1,
-              device: str = "cpu", progress: bool = False) -> ParseResult:
+              device: str = "cpu", progress: bool = False, model: str = MODELS[0]) -> ParseResult:
     """Body parts of every person in `source`, drawn as `effect` into `output`.
 
     Args:
@@ -134,8 +155,9 @@ def run_parse(source: str | Path, *, output: str | Path | None = None, effect: s
         output: the video with the effect (None: run without writing, e.g. to time it).
         effect: one of EFFECTS: `colour-map`, `recolour-torso` or `danmaku`.
         colour: recolour-torso's colour, (r, g, b) or '#RRGGBB'.
-        input_size: (h, w) box BodyPix's input fits in, the frame's aspect kept and each side rounded up to
-            16k + 1 (default (240, 320): a 4:3 frame runs at 321x241, 16:9 at 321x193; turned for portrait).
+        input_size: (h, w) box the network's input fits in, the frame's aspect kept (default (240, 320); turned
+            for portrait). BodyPix rounds each side up to 16k + 1 (4:3 runs at 321x241, 16:9 at 321x193), the
+            student to a multiple of 16 (4:3 at 320x240, 16:9 at 320x176).
         per_person: find people first (person-track's detector) and parse each in their own crop: small and
             far people get parts too, at one more network pass per person (`fx.crops`).
         comments, protect, font: `danmaku`'s comment file (Bilibili XML/JSON, DPlayer JSON; or a list of
@@ -143,6 +165,8 @@ def run_parse(source: str | Path, *, output: str | Path | None = None, effect: s
             CJK font found as `danmask render` finds it).
         realtime, timeout, stop_after: live sources (see `danmask live`); stop after `stop_after` seconds.
         stop: set it to end the run cleanly (the output is a complete file of the frames so far).
+        model: the network, one of MODELS: `bodypix` (default) or `student` (danmask's own, 0.2 MB int8;
+            docs/models/parse-student.md).
 
     Raises:
         VideoError, OutputError, ModelError, CommentError, FontError, DanmaskError (a bad effect, colour or
@@ -157,7 +181,7 @@ def run_parse(source: str | Path, *, output: str | Path | None = None, effect: s
         colour = parse_colour(colour)
     check_paths(source, output)
     fx = ParseEffect(effect=effect, colour=colour, input_size=input_size, per_person=per_person, comments=comments,
-                     protect=protect, font=font, threads=threads, device=device)
+                     protect=protect, font=font, threads=threads, device=device, model=model)
     base = run_effect(fx, source, output, realtime=realtime, timeout=timeout, stop_after=stop_after, stop=stop,
                       progress=progress, desc="parse")
     return ParseResult(**vars(base), stats=fx.stats)
