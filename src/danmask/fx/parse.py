@@ -165,7 +165,7 @@ def run_parse(source: str | Path, *, output: str | Path | None = None, effect: s
             CJK font found as `danmask render` finds it).
         realtime, timeout, stop_after: live sources (see `danmask live`); stop after `stop_after` seconds.
         stop: set it to end the run cleanly (the output is a complete file of the frames so far).
-        model: the network, one of MODELS: `bodypix` (default) or `student` (danmask's own, 0.2 MB int8;
+        model: the network, one of MODELS: `bodypix` (default) or `student` (danmask's own, 0.165 MB int8;
             docs/models/parse-student.md).
 
     Raises:
