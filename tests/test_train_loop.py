@@ -107,6 +107,12 @@ def test_recorded_configs_still_parse(path):
         cfg = VosTrainConfig.from_json(path)
         assert cfg.out.startswith("runs/") and cfg.input_size == tuple(raw["input_size"])
         return
+    if path.stem == "parse-student":  # a `train parse-student` run (fx parse --model student)
+        from danmask.train.parse_student import ParseStudentConfig
+
+        cfg = ParseStudentConfig.from_json(path)
+        assert cfg.out.startswith("runs/") and cfg.crop == tuple(raw["crop"])
+        return
     if "crops" in raw:  # a `train fit-crops` run (the person-track path's mask refiner)
         cfg = crop_fit_config(argparse.Namespace(config=str(path), **dict.fromkeys(FIT_CROPS_FLAGS)))
         assert cfg.out.startswith("runs/") and cfg.crops == raw["crops"]
