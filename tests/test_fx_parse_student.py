@@ -76,6 +76,16 @@ def test_an_unknown_model_is_a_one_line_error(tmp_path, capsys):
 
     with pytest.raises(DanmaskError, match="valid: bodypix, student"):
         create_parser("resnet")
+    clip = make_video(tmp_path / "clip.mp4", frames=2, shape=(48, 64))
+    assert main(["fx", "parse", "-m", str(tmp_path / "none.onnx"), str(clip.path), "-o", str(tmp_path / "o.mp4")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "none.onnx" in err[0]
+
+
+def test_a_student_onnx_file_is_a_model_too():
+    from danmask.fx.parse import create_parser
+
+    assert isinstance(create_parser(str(WEIGHTS)), ParseStudent)
 
 
 def test_student_miou_on_the_cihp_samples_stays_near_the_measured():

@@ -101,9 +101,9 @@ def _parse(sub) -> None:
     p.add_argument("--effect", choices=EFFECTS, default="colour-map", help="what to draw (default colour-map)")
     p.add_argument("--colour", default="#28c8ff", metavar="#RRGGBB",
                    help="recolour-torso's colour (default #28c8ff)")
-    p.add_argument("--model", choices=MODELS, default=MODELS[0],
-                   help="the network: bodypix (default) or student (danmask's own distilled int8 network, "
-                        "docs/models/parse-student.md)")
+    p.add_argument("-m", "--model", default=MODELS[0], metavar="NAME_OR_ONNX",
+                   help=f"the network: {' or '.join(MODELS)} (default {MODELS[0]}; student: danmask's own distilled "
+                        "int8 network, docs/models/parse-student.md), or a student .onnx file")
     p.add_argument("--input-size", type=frame_size(17, 1281), default=(240, 320), metavar="WxH",
                    help="box the network's input fits in, the frame's aspect kept (default 320x240); BodyPix "
                         "rounds sides up to 16k+1 (4:3 runs at 321x241), the student to multiples of 16")

@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import DanmaskError
+from ..errors import DanmaskError, ModelError
 from ..video import VideoFrame
 from .bodypix import DEFAULT_BOX, GROUPS, BodyPix
 from .loop import FxResult, run_effect
@@ -71,23 +71,27 @@ class ParseStats:
     model_ms: list[float] = field(default_factory=list)
 
 
-def create_parser(model: str = MODELS[0], *, input_size: tuple[int, int] = DEFAULT_BOX, threads: int = 1,
+def create_parser(model: str | Path = MODELS[0], *, input_size: tuple[int, int] = DEFAULT_BOX, threads: int = 1,
                   device: str = "cpu"):
-    """The network by name (`MODELS`): an object with `parts(rgb, size=None)` -> group map and `model_ms`
-    (such an object given instead of a name is returned as it is).
+    """The network by name (`MODELS`) or a student .onnx file: an object with `parts(rgb, size=None)` -> group
+    map and `model_ms` (such an object given instead of a name is returned as it is).
 
     Raises:
         DanmaskError: an unknown name (the message lists the valid ones).
+        ModelError: a student file that is missing or not a parse-student graph.
     """
-    if not isinstance(model, str):
+    if not isinstance(model, (str, Path)):
         return model
     if model == "bodypix":
         return BodyPix(input_size=input_size, threads=threads, device=device)
-    if model == "student":
-        from .parse_student import ParseStudent
+    if model == "student" or str(model).endswith(".onnx"):
+        from .parse_student import WEIGHTS, ParseStudent
 
-        return ParseStudent(input_size=input_size, threads=threads, device=device)
-    raise DanmaskError(f"unknown parse model {model!r}; valid: {', '.join(MODELS)}")
+        path = WEIGHTS if model == "student" else Path(model)
+        if not path.is_file():
+            raise ModelError(f"{path}: student ONNX file not found")
+        return ParseStudent(input_size=input_size, threads=threads, device=device, path=path)
+    raise DanmaskError(f"unknown parse model {model!r}; valid: {', '.join(MODELS)}, or a student .onnx file")
 
 
 class ParseEffect:
@@ -166,7 +170,7 @@ def run_parse(source: str | Path, *, output: str | Path | None = None, effect: s
         realtime, timeout, stop_after: live sources (see `danmask live`); stop after `stop_after` seconds.
         stop: set it to end the run cleanly (the output is a complete file of the frames so far).
         model: the network, one of MODELS: `bodypix` (default) or `student` (danmask's own, 0.165 MB int8;
-            docs/models/parse-student.md).
+            docs/models/parse-student.md), or the path of a student .onnx file (a training run's float graph).
 
     Raises:
         VideoError, OutputError, ModelError, CommentError, FontError, DanmaskError (a bad effect, colour or
