@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import shutil
 
+import cv2
 import numpy as np
 from _shared import shared_data
 
@@ -18,10 +19,13 @@ def test_each_degradation_keeps_the_picture_shape_and_changes_it():
         assert np.abs(out.astype(int) - rgb).mean() > 0.5, name
 
 
-def test_an_empty_folder_is_a_one_line_error(tmp_path, capsys):
-    assert face_eval.main(["--images", str(tmp_path), "--video"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("face_eval: ") and "\n" not in err
+def test_an_empty_folder_or_a_missing_video_is_a_one_line_error(tmp_path, capsys):
+    assert face_eval.main(["--images", str(tmp_path), "--video"]) == 2  # no pictures
+    cv2.imwrite(str(tmp_path / "grey.png"), np.full((64, 64, 3), 128, np.uint8))  # a picture without a face
+    assert face_eval.main(["--images", str(tmp_path), "--video", str(tmp_path / "missing.mp4")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all(line.startswith("face_eval: ") for line in err), err
+    assert "missing.mp4" in err[1]
 
 
 def test_faces_survive_degradation_and_smoothing_lowers_shimmer(tmp_path):

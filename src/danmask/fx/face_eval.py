@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report = {"robustness": robustness(args.images, args.limit),
                   "flicker": [flicker(v, smooth=s) for v in args.video for s in (True, False)]}
-    except DatasetError as exc:
+    except DanmaskError as exc:  # a folder without pictures, a missing or damaged video
         print(f"face_eval: {exc}", file=sys.stderr)
         return 2
     if args.json:
