@@ -99,11 +99,7 @@ def register(subparsers) -> None:
     vos.add_argument("--config", default="configs/vos.json", help="JSON file with VosTrainConfig fields "
                      "(default: %(default)s)")
     vos.add_argument("--cache", help="label cache folder (default: the config's)")
-    vos.add_argument("--minutes", type=positive_float, help="time budget (default: the config's)")
-    add_output(vos, "run folder (default: the config's)", metavar="DIR", dest="out")
-    vos.add_argument("--register", action="store_true", help="copy the exported graphs into the shipped weights")
-    vos.add_argument("--force", action="store_true", help="with --register: replace the shipped memory network")
-    add_quiet(vos)
+    add_run_flags(vos, "time budget", "copy the exported graphs into the shipped weights", "the shipped memory network")
     vos.set_defaults(func=run_vos)
     ps = sub.add_parser("parse-student", help="distil, prune and quantise the body-part student (fx parse --model "
                         "student)")
@@ -112,12 +108,17 @@ def register(subparsers) -> None:
     ps.add_argument("--labels", action="store_true", help="make the teacher label cache first (BodyPix + sleeve "
                     "rule, train.parse_labels)")
     ps.add_argument("--data", default="../shared/data", help="with --labels: the shared data folder")
-    ps.add_argument("--minutes", type=positive_float, help="training budget (default: the config's)")
-    add_output(ps, "run folder (default: the config's)", metavar="DIR", dest="out")
-    ps.add_argument("--register", action="store_true", help="copy the int8 graph into the shipped weights")
-    ps.add_argument("--force", action="store_true", help="with --register: replace the shipped student")
-    add_quiet(ps)
+    add_run_flags(ps, "training budget", "copy the int8 graph into the shipped weights", "the shipped student")
     ps.set_defaults(func=run_parse_student)
+
+
+def add_run_flags(p: argparse.ArgumentParser, budget: str, register: str, shipped: str) -> None:
+    """The flags every timed training run with an export shares: --minutes, -o, --register, --force, -q."""
+    p.add_argument("--minutes", type=positive_float, help=f"{budget} (default: the config's)")
+    add_output(p, "run folder (default: the config's)", metavar="DIR", dest="out")
+    p.add_argument("--register", action="store_true", help=register)
+    p.add_argument("--force", action="store_true", help=f"with --register: replace {shipped}")
+    add_quiet(p)
 
 
 def run_vos(args: argparse.Namespace) -> int:
