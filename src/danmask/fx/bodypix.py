@@ -41,14 +41,21 @@ def input_side(side: int) -> int:
     return max(1, -(-(side - 1) // STRIDE)) * STRIDE + 1
 
 
-def fit(frame: tuple[int, int], box: tuple[int, int]) -> tuple[int, int]:
-    """The (h, w) input for a frame of (h, w) `frame`: its aspect kept, fitting in `box` (whose long side goes
-    along the frame's long side), each side rounded up to 16k + 1. 640x360 in 320x240 -> 321x193."""
+def fitted(frame: tuple[int, int], box: tuple[int, int]) -> tuple[float, float]:
+    """(h, w) of a frame of (h, w) `frame` scaled, its aspect kept, to fit in `box` (whose long side goes along
+    the frame's long side), before each network rounds the sides to its own grid."""
     (fh, fw), (bh, bw) = frame, box
     if (fh > fw) != (bh > bw):
         bh, bw = bw, bh
     scale = min(bh / fh, bw / fw)
-    return input_side(round(fh * scale)), input_side(round(fw * scale))
+    return fh * scale, fw * scale
+
+
+def fit(frame: tuple[int, int], box: tuple[int, int]) -> tuple[int, int]:
+    """The (h, w) input for a frame of (h, w) `frame`: `fitted`, each side rounded up to 16k + 1.
+    640x360 in 320x240 -> 321x193."""
+    h, w = fitted(frame, box)
+    return input_side(round(h)), input_side(round(w))
 
 
 class BodyPix:

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from ..errors import ModelError
+from .bodypix import fitted
 
 WEIGHTS = Path(__file__).resolve().parent / "weights" / "parse-student-int8.onnx"
 DEFAULT_BOX = (240, 320)  # (h, w)
@@ -25,12 +26,8 @@ MULTIPLE = 16
 def fit16(frame: tuple[int, int], box: tuple[int, int]) -> tuple[int, int]:
     """(h, w) input for a frame of (h, w) `frame`: aspect kept inside `box` (turned for portrait frames), each
     side rounded to the nearest multiple of 16 (at least 16). 640x360 in 320x240 -> 176x320."""
-    (fh, fw), (bh, bw) = frame, box
-    if (fh > fw) != (bh > bw):
-        bh, bw = bw, bh
-    scale = min(bh / fh, bw / fw)
-    return (max(MULTIPLE, int(round(fh * scale / MULTIPLE)) * MULTIPLE),
-            max(MULTIPLE, int(round(fw * scale / MULTIPLE)) * MULTIPLE))
+    h, w = fitted(frame, box)
+    return max(MULTIPLE, int(round(h / MULTIPLE)) * MULTIPLE), max(MULTIPLE, int(round(w / MULTIPLE)) * MULTIPLE)
 
 
 class ParseStudent:
