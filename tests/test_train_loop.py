@@ -151,3 +151,13 @@ def test_validation_sequences_never_reach_training():
                                                           ("clips", "dog-00000")]]
     kept = without_sequences(items, ("dance-twirl", "dog"))
     assert [(it.group, it.key) for it in kept] == [("davis-person", "dance-00001"), ("clips", "dog-00000")]
+
+
+@pytest.mark.parametrize("command, config", [("vos", "configs/vos.json"), ("parse-student", "configs/parse-student.json")])
+def test_an_unwritable_run_folder_is_one_line_before_any_training(command, config, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    config = str(Path(__file__).resolve().parents[1] / config)
+    assert main(["train", command, "--config", config, "-o", str(blocker / "run"), "-q"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "cannot write in this folder" in err and "\n" not in err

@@ -130,6 +130,7 @@ def run_vos(args: argparse.Namespace) -> int:
     _needs_torch()
     from ..vos.export import GRAPHS, export
     from ..vos.propagate import WEIGHTS_DIR
+    from ..outputs import check_folder
     from ..vos.train import VosTrainConfig, load, train
 
     if not Path(args.config).is_file():
@@ -139,6 +140,7 @@ def run_vos(args: argparse.Namespace) -> int:
                          if v is not None})
     if args.register and (WEIGHTS_DIR / "vos.json").exists() and not args.force:
         raise ModelError("a memory network is already shipped; --force replaces it")
+    check_folder(cfg.out)
     ckpt = train(cfg, progress=not args.quiet)
     out = Path(cfg.out) / "onnx"
     export(load(ckpt), out, {"trained_minutes": cfg.minutes, "config": str(args.config), "licence": "Apache-2.0"})
@@ -156,6 +158,7 @@ def run_parse_student(args: argparse.Namespace) -> int:
 
     _needs_torch()
     from ..fx.parse_student import WEIGHTS
+    from ..outputs import check_folder
     from ..train.parse_labels import build
     from ..train.parse_student import ParseStudentConfig, run
 
@@ -167,6 +170,7 @@ def run_parse_student(args: argparse.Namespace) -> int:
             setattr(cfg, key, getattr(args, key))
     if args.register and WEIGHTS.exists() and not args.force:
         raise ModelError(f"{WEIGHTS.name} is already shipped; --force replaces it")
+    check_folder(cfg.out)
     if args.labels:
         print(build(args.data, cfg.cache, progress=not args.quiet))
     result = run(cfg, progress=not args.quiet)
