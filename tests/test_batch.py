@@ -110,6 +110,44 @@ def test_driver_killed_part_way_then_rerun(catalog, reference, tmp_path):
     check_outputs(out, catalog, reference)
 
 
+def test_merge_shows_nothing_in_the_output_folder_until_complete(catalog, reference, tmp_path, monkeypatch):
+    """A driver killed mid-merge must leave no file of any name in the output folder: while the joined track and
+    its .webmask are written, the folder holds only the work folder; then both appear, whole."""
+    from danmask.batch import merge as merge_module
+    from danmask.batch.plan import plan_parts
+    from danmask.batch.run import WORK_DIR, merge_task, part_task
+    from danmask.trackwriter import TrackWriter
+
+    clip = catalog / "clip5.mp4"
+    out = tmp_path / "out"
+    work = out / WORK_DIR / "clip5-key"
+    work.mkdir(parents=True)
+    parts = plan_parts(clip, 2, 1)
+    assert len(parts) > 1
+    paths = [str(work / f"part-{part.number:04d}.dmask") for part in parts]
+    for part, path in zip(parts, paths):
+        part_task(str(clip), part, path, MODEL, {})
+    seen: list[list[str]] = []
+    append, write_webmask = TrackWriter.append, merge_module.write_webmask
+
+    def watch_append(self, *args, **kwargs):
+        if self.frames == 100:
+            seen.append(sorted(p.name for p in out.iterdir()))
+        return append(self, *args, **kwargs)
+
+    def watch_webmask(*args, **kwargs):
+        seen.append(sorted(p.name for p in out.iterdir()))
+        return write_webmask(*args, **kwargs)
+
+    monkeypatch.setattr(TrackWriter, "append", watch_append)
+    monkeypatch.setattr(merge_module, "write_webmask", watch_webmask)
+    frames, _, _ = merge_task(parts, paths, str(out / "clip5.dmask"), str(out / "clip5.webmask"))
+    assert seen == [[WORK_DIR], [WORK_DIR]]
+    assert sorted(p.name for p in out.iterdir()) == sorted([WORK_DIR, "clip5.dmask", "clip5.webmask"])
+    with TrackReader(out / "clip5.dmask") as track:
+        assert [p for p, _ in track.items()] == reference["clip5.mp4"].pts and frames == len(track)
+
+
 def test_a_worker_killed_mid_task_is_retried(catalog, reference, tmp_path):
     """In-process, on a Ray the test starts itself: one worker running a part is SIGKILLed; Ray retries it."""
     import ray

@@ -1,10 +1,10 @@
 """The Ray driver of `danmask batch`: plan every video, segment its parts on the workers, merge, write the manifest.
 
 Safe to kill and rerun with the same command: every output (a part's track, the joined .dmask, the .webmask, the
-manifest) appears under its final name only when complete (`outputs.atomic_file`, `TrackWriter`), a video whose
-.dmask and .webmask exist is skipped, and a part whose track exists in the work folder is not redone. Ray retries
-a task whose worker died (up to 3 times); an error in one video (not a video, damaged, cannot be written) fails
-that video's manifest row with one line and the others go on.
+manifest) appears under its final name only when complete (`outputs.atomic_file`; tracks are written in the work
+folder and renamed), a video whose .dmask and .webmask exist is skipped, and a part whose track exists in the work
+folder is not redone. Ray retries a task whose worker died (up to 3 times); an error in one video (not a video,
+damaged, cannot be written) fails that video's manifest row with one line and the others go on.
 """
 from __future__ import annotations
 
@@ -59,13 +59,23 @@ def part_task(video: str, part: Part, path: str, model: str, options: dict) -> t
 
 
 def merge_task(parts: list[Part], paths: list[str], output: str, webmask: str) -> tuple[int, float, float]:
-    """Join the parts into the video's .dmask and .webmask; returns (frames, seconds, video seconds)."""
+    """Join the parts into the video's .dmask and .webmask; returns (frames, seconds, video seconds).
+
+    The joined track (and its writer's journal) is built in the parts' work folder and renamed into place after
+    the .webmask, so a driver killed mid-merge leaves no partial file of any name in the output folder.
+    """
+    from ..outputs import error
     from ..trackreader import TrackReader
 
     started = time.perf_counter()
-    frames = merge_parts(parts, [Path(p) for p in paths], Path(output), Path(webmask))
-    with TrackReader(output, people=False) as track:
+    joined = Path(paths[0]).with_name("joined.dmask")
+    frames = merge_parts(parts, [Path(p) for p in paths], joined, Path(webmask))
+    with TrackReader(joined, people=False) as track:
         duration = track.duration_s
+    try:
+        os.replace(joined, output)
+    except OSError as exc:
+        raise error(Path(output), exc) from exc
     return frames, time.perf_counter() - started, duration
 
 
