@@ -9,7 +9,7 @@ both directions, blended by how close each key frame is; those frames are held a
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,11 +70,48 @@ def _read_ids(path: Path) -> np.ndarray:
     return (grey > 127).astype(np.uint8)  # black and white: one object
 
 
-def _match(keyframes: list[Keyframe], index: int, frame: VideoFrame, step: float) -> Keyframe | None:
+def _match(keyframes: list[Keyframe], frame: VideoFrame, step: float) -> Keyframe | None:
     for kf in keyframes:
-        if kf.frame == index or (kf.time is not None and abs(frame.time - kf.time) <= step / 2):
+        if kf.frame == frame.index or (kf.time is not None and abs(frame.time - kf.time) <= step / 2):
             return kf
     return None
+
+
+Masks = dict[int, np.ndarray]
+
+
+def propagate_frames(frames: Iterable[VideoFrame], key_for: Callable[[VideoFrame], Masks | None],
+                     more_keys: Callable[[], bool], *, weights: str | Path | None = None, threads: int = 1
+                     ) -> Iterator[tuple[int, Masks]]:
+    """(pts, object id -> float32 mask) for every frame, in display order: the masks `key_for` gives for a frame
+    (as given, at their own size), else the memory network's (at its input size), forward from the last key frame
+    and backward from the next, blended where both exist. `more_keys()` says whether a key frame is still to
+    come: frames after the last one are yielded as soon as they are propagated."""
+    forward = MemoryPropagator(weights, threads=threads)
+    pending: list[tuple[int, np.ndarray, Masks | None]] = []  # (pts, small rgb, forward masks)
+    seen_key = False
+    for frame in frames:
+        small = (forward.prepare(frame.rgb) * 255).astype(np.uint8)
+        key = key_for(frame)
+        if key is None:
+            if not seen_key:
+                pending.append((frame.pts, small, None))  # before the first key frame: backward later
+                continue
+            masks = forward.step(small).masks
+            if more_keys():  # a later key frame may still blend with these
+                pending.append((frame.pts, small, masks))
+            else:
+                yield frame.pts, masks
+            continue
+        fitted = {obj: forward.fit(m.astype(np.float32)) for obj, m in key.items()}
+        yield from _blend(pending, small, fitted, weights, threads)
+        pending = []
+        forward.add_reference(small, fitted)
+        yield frame.pts, {obj: m.astype(np.float32) for obj, m in key.items()}
+        seen_key = True
+    for pts, _, masks in pending:
+        if masks is not None:
+            yield pts, masks
 
 
 def propagate_video(path: str | Path, keyframes: list[Keyframe], *, output: str | Path, weights: str | Path | None = None,
@@ -101,48 +138,29 @@ def propagate_video(path: str | Path, keyframes: list[Keyframe], *, output: str 
     writer = TrackWriter(output, size, (info.height, info.width), info.time_base)
     bar = tqdm(total=info.frames, unit="frame", desc=Path(path).name, file=sys.stderr,
                disable=not (progress is True and sys.stderr.isatty()), leave=False)
-    forward = MemoryPropagator(weights, threads=threads)
-    pending: list[tuple[int, np.ndarray, dict[int, np.ndarray] | None]] = []  # (pts, small rgb, forward masks)
-    last_key: Keyframe | None = None
     used: set[int] = set()
 
-    def write(pts: int, masks: dict[int, np.ndarray]) -> None:
-        h, w = size
-        people = [(obj, True, to_uint8(cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR))) for obj, m in
-                  sorted(masks.items())]
-        union = np.max([p[2] for p in people], axis=0) if people else np.zeros(size, np.uint8)
-        writer.append(pts, union, people)
-        bar.update(1)
-        if callable(progress):
-            progress(bar.n, info.frames)
+    def key_for(frame: VideoFrame) -> Masks | None:
+        key = _match(keyframes, frame, step)
+        if key is None:
+            return None
+        used.add(id(key))
+        return key.masks
 
     try:
-        for index, frame in enumerate(iter_frames(path)):
-            small = (forward.prepare(frame.rgb) * 255).astype(np.uint8)
-            key = _match(keyframes, index, frame, step)
-            if key is None:
-                if last_key is None:
-                    pending.append((frame.pts, small, None))  # before the first key frame: backward later
-                    continue
-                masks = forward.step(small).masks
-                if len(keyframes) > len(used):  # a later key frame may still blend with these
-                    pending.append((frame.pts, small, masks))
-                else:
-                    write(frame.pts, masks)
-                continue
-            used.add(id(key))
-            fitted = {obj: forward.fit(m.astype(np.float32)) for obj, m in key.masks.items()}
-            for pts, masks in _blend(pending, small, fitted, weights, threads):
-                write(pts, masks)
-            pending = []
-            forward.add_reference(small, fitted)
-            write(frame.pts, {obj: m.astype(np.float32) for obj, m in key.masks.items()})  # as given, full size
-            last_key = key
+        for pts, masks in propagate_frames(iter_frames(path), key_for, lambda: len(keyframes) > len(used),
+                                           weights=weights, threads=threads):
+            h, w = size
+            people = [(obj, True, to_uint8(cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR))) for obj, m in
+                      sorted(masks.items())]
+            union = np.max([p[2] for p in people], axis=0) if people else np.zeros(size, np.uint8)
+            writer.append(pts, union, people)
+            bar.update(1)
+            if callable(progress):
+                progress(bar.n, info.frames)
         missing = [kf.source for kf in keyframes if id(kf) not in used]
         if missing:
             raise DanmaskError(f"key frame {missing[0]}: no frame of {path} at that frame number or time")
-        for pts, _, masks in pending:
-            write(pts, masks)
     except BaseException:
         writer.abort()
         raise
