@@ -21,6 +21,12 @@ With --keyframe WHEN:MASK.png (repeatable) the people to protect are given inste
 frames (a black-and-white PNG for one person, a DAVIS palette PNG for several ids) are propagated to every other
 frame, forward and backward, by danmask's space-time memory network (docs/models/memory-net.md); the track's
 person layers are the given ids. WHEN is a frame number (0 is the first displayed frame) or a time in seconds (2.5s).
+
+With --refine [PASSES] the model's masks are refined afterwards without any given mask: each pass picks one key
+frame a second (the mask that agrees best with its neighbours'), propagates the key frames' masks both ways with
+the memory network, fills frames where the model lost the person and averages the rest (danmask.vos.refine). It
+costs about two memory-network steps per frame and pass; what each pass gains on labelled video is measured by
+`python -m danmask.vos.refine_eval` (docs/models/memory-net.md: with today's network, nothing).
 """
 
 EPILOG = """\
@@ -29,6 +35,7 @@ examples:
   danmask segment clip.mkv -o clip.dmask --json --quiet        # one JSON object on stdout
   danmask export clip.dmask --format webmask -o clip.webmask  # then ship it with the video
   danmask segment clip.mp4 -o clip.dmask --keyframe 0:dancer.png --keyframe 4.2s:dancer-later.png
+  danmask segment clip.mp4 -o clip.dmask --refine 2           # person-track, then two refinement passes
 """
 
 
@@ -43,6 +50,9 @@ def register(subparsers) -> None:
     p.add_argument("--keyframe", action="append", metavar="WHEN:MASK.png",
                    help="protect the people masked in MASK.png on frame WHEN (number, or seconds like 2.5s): "
                         "propagated with the memory network instead of a model; repeatable")
+    p.add_argument("--refine", type=int, nargs="?", const=1, metavar="PASSES",
+                   help="after the model, refine its masks with the memory network from key frames it chose itself "
+                        "(PASSES passes, default 1; see above)")
     p.add_argument("--json", action="store_true", help="print one JSON object with the run's numbers")
     add_quiet(p)
     p.set_defaults(func=run)
@@ -52,16 +62,26 @@ def run(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
-    from ..errors import VideoError
+    from ..errors import DanmaskError, VideoError
     from ..pipeline import segment_video
     from ..runtime import DEFAULT_MODEL
     from ..segmenter import SegmenterStats
 
     model = args.model or DEFAULT_MODEL
     stats = SegmenterStats()
+    passes: list = []
     started = time.perf_counter()
+    if args.keyframe and args.refine is not None:
+        raise DanmaskError("--keyframe and --refine do not go together: key frames are either given or chosen")
     try:
-        if args.keyframe:
+        if args.refine is not None:
+            from ..vos.refine import refine_video
+
+            track = refine_video(args.video, output=args.output, model=model, passes=args.refine,
+                                 progress=not args.quiet, stats=stats, reports=passes,
+                                 **segmentation_options(args))
+            model = f"{model} + {args.refine} refinement pass{'es' if args.refine > 1 else ''}"
+        elif args.keyframe:
             from ..vos.keyframes import parse_keyframe, propagate_video
 
             model = "memory network (key frames)"
@@ -87,6 +107,12 @@ def run(args: argparse.Namespace) -> int:
         "mask_size": [track.mask_size[1], track.mask_size[0]], "skipped_frames": stats.skipped,
         "scene_cuts": stats.cuts,
     }
+    if passes:
+        report["refine_passes"] = [{"key_frames": r.keys, "averaged": r.averaged, "filled": r.filled,
+                                    "changed": round(r.changed, 5)} for r in passes]
+        if not args.quiet:
+            for number, r in enumerate(passes, 1):
+                print(r.line(number), file=sys.stderr)
     if args.json:
         print(json.dumps(report))
     else:
