@@ -44,17 +44,27 @@ def test_a_pass_fills_frames_where_the_person_was_lost_and_averages_the_rest(cli
         masks[i] = np.zeros_like(masks[i])
     keys = choose_keyframes(masks, every=10)
     assert len(keys) == 3 and not lost & {k.index for k in keys}
-    out = list(refine_pass(iter_frames(clip.path), iter(masks), keys, max_gap=50))
-    assert len(out) == len(masks)
-    for i, (before, after, how) in enumerate(out):
-        assert np.array_equal(before, masks[i])
-        if i in {k.index for k in keys}:
-            assert how == "key" and np.array_equal(after, masks[i])
-        elif i in lost:
-            assert how == "filled" and np.count_nonzero(after >= 128) > 0  # something propagated into the gap
-        else:  # the mean of the mask and the propagated one: each pixel stays on its side of the line or on it
-            assert how == "mean"
-            assert (after[before == 255] >= 128).all() and (after[before == 0] <= 128).all()
+    filled = {}
+    for fuse in ("fill", "mean"):
+        out = list(refine_pass(iter_frames(clip.path), iter(masks), keys, max_gap=50, fuse=fuse))
+        assert len(out) == len(masks)
+        for i, (before, after, how) in enumerate(out):
+            assert np.array_equal(before, masks[i])
+            if i in {k.index for k in keys}:
+                assert how == "key" and np.array_equal(after, masks[i])
+            elif i in lost:
+                assert how == "filled" and np.count_nonzero(after >= 128) > 0  # something propagated into the gap
+                filled.setdefault(i, after)
+                assert np.array_equal(filled[i], after)  # the same propagation whatever the fusion
+            elif fuse == "fill":
+                assert how == "kept" and np.array_equal(after, before)
+            else:  # the mean of the mask and the propagated one: each pixel stays on its side of the line or on it
+                assert how == "mean"
+                assert (after[before == 255] >= 128).all() and (after[before == 0] <= 128).all()
+    assert len(filled) == len(lost)
+    # a gap longer than max_gap between its key frames is left alone: nobody is known to be there
+    out = list(refine_pass(iter_frames(clip.path), iter(masks), keys, max_gap=5))
+    assert not [i for i, (_, _, how) in enumerate(out) if how == "filled"]
 
 
 def test_without_anyone_the_masks_come_back_unchanged(clip):
@@ -74,7 +84,7 @@ def test_refined_track_keeps_every_frame_and_the_person_layers(clip, tmp_path):
             writer.append(p, person, [(7, True, person), (9, False, np.zeros(shape, np.uint8))])
     reports: list = []
     with TrackReader(tmp_path / "base.dmask") as base:
-        out = refine_track(clip.path, base, output=tmp_path / "out.dmask", passes=2, reports=reports)
+        out = refine_track(clip.path, base, output=tmp_path / "out.dmask", passes=2, fuse="mean", reports=reports)
     with out:
         records = list(out.records())
         assert [r[0] for r in records] == pts and out.ids() == [7, 9]
@@ -83,7 +93,7 @@ def test_refined_track_keeps_every_frame_and_the_person_layers(clip, tmp_path):
             assert np.array_equal(people[0].mask >= 128, clip.masks[i])  # the layers are the per-frame path's
             assert np.mean((union >= 128) == clip.masks[i]) > 0.95  # a whole person: nothing to fill, little moved
     assert len(reports) == 2 and all(r.frames == len(pts) and r.keys >= 1 for r in reports)
-    assert all(r.filled == 0 for r in reports)
+    assert all(r.filled == 0 and r.averaged == len(pts) - r.keys for r in reports)
 
 
 def test_cli_refine_reports_each_pass_and_refuses_bad_requests(clip, tmp_path):

@@ -24,9 +24,10 @@ person layers are the given ids. WHEN is a frame number (0 is the first displaye
 
 With --refine [PASSES] the model's masks are refined afterwards without any given mask: each pass picks one key
 frame a second (the mask that agrees best with its neighbours'), propagates the key frames' masks both ways with
-the memory network, fills frames where the model lost the person and averages the rest (danmask.vos.refine). It
-costs about two memory-network steps per frame and pass; what each pass gains on labelled video is measured by
-`python -m danmask.vos.refine_eval` (docs/models/memory-net.md: with today's network, nothing).
+the memory network, and fills the frames where the model lost a person seen just before and after; with
+--refine-fuse mean it also averages every other frame with the propagated mask (danmask.vos.refine). It costs
+about two memory-network steps per frame and pass; what each pass gains on labelled video is measured by
+`python -m danmask.vos.refine_eval` (docs/models/memory-net.md).
 """
 
 EPILOG = """\
@@ -53,6 +54,9 @@ def register(subparsers) -> None:
     p.add_argument("--refine", type=int, nargs="?", const=1, metavar="PASSES",
                    help="after the model, refine its masks with the memory network from key frames it chose itself "
                         "(PASSES passes, default 1; see above)")
+    p.add_argument("--refine-fuse", choices=("fill", "mean"), default="fill",
+                   help="with --refine: fill lost frames only, or also average every frame with the propagated "
+                        "mask (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print one JSON object with the run's numbers")
     add_quiet(p)
     p.set_defaults(func=run)
@@ -78,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
             from ..vos.refine import refine_video
 
             track = refine_video(args.video, output=args.output, model=model, passes=args.refine,
-                                 progress=not args.quiet, stats=stats, reports=passes,
+                                 fuse=args.refine_fuse, progress=not args.quiet, stats=stats, reports=passes,
                                  **segmentation_options(args))
             model = f"{model} + {args.refine} refinement pass{'es' if args.refine > 1 else ''}"
         elif args.keyframe:

@@ -10,8 +10,9 @@ A pass:
 3. **Fusion.** Key frames keep their mask. A frame whose mask lost most of the person (area under `drop` x the
    smaller of its two key frames' areas: a few frames where the per-frame path stumbled) takes the propagated
    mask, if the two key frames are at most two windows apart (someone there just before and just after: never a
-   false detection spread over frames without anyone); every other frame takes the mean of its mask and the
-   propagated one.
+   false detection spread over frames without anyone). Every other frame keeps its mask (`fuse="fill"`, the
+   default) or takes the mean of its mask and the propagated one (`fuse="mean"`, the seeds' full re-propagation:
+   measured worse with today's network, see docs/models/memory-net.md).
 
 The next pass starts from the fused masks. Everything streams in display order: memory holds the frames between
 two key frames at the network's input size, never the video. The refined mask is the track's combined mask; the
@@ -25,6 +26,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -32,6 +34,7 @@ import numpy as np
 from ..video import VideoFrame
 from .keyframes import propagate_frames
 
+Fuse = Literal["fill", "mean"]
 DROP = 0.5  # under this share of the key frames' area, a frame's mask lost the person: the propagated one replaces it
 EVERY_S = 1.0  # one key frame per second
 
@@ -65,8 +68,9 @@ class PassReport:
         self.changed = self._changed_pixels / max(1, self._pixels)
 
     def line(self, number: int) -> str:
-        return (f"refine pass {number}: {self.keys} key frames, {self.averaged} frames averaged, {self.filled} filled "
-                f"where the person was lost, {100 * self.changed:.2f} % of mask pixels changed")
+        averaged = f", {self.averaged} averaged" if self.averaged else ""
+        return (f"refine pass {number}: {self.keys} key frames, {self.filled} frames filled where the person was "
+                f"lost{averaged}, {100 * self.changed:.2f} % of mask pixels changed")
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -107,9 +111,9 @@ def choose_keyframes(masks: Iterable[np.ndarray], every: int) -> list[Key]:
 
 
 def refine_pass(frames: Iterable[VideoFrame], masks: Iterable[np.ndarray], keys: list[Key], *, max_gap: int,
-                drop: float = DROP, weights: str | Path | None = None, threads: int = 1
+                fuse: Fuse = "fill", drop: float = DROP, weights: str | Path | None = None, threads: int = 1
                 ) -> Iterator[tuple[np.ndarray, np.ndarray, str]]:
-    """(input mask, refined uint8 mask, "key" | "mean" | "filled") for every frame, in display order; `frames` and
+    """(input mask, refined uint8 mask, "key" | "filled" | "mean" | "kept") for every frame, in display order; `frames` and
     `masks` are the same frames in the same order. Only a frame between two key frames at most `max_gap` frames
     apart is filled: a person seen just before and just after. Without key frames the masks come back as they
     are."""
@@ -147,8 +151,10 @@ def refine_pass(frames: Iterable[VideoFrame], masks: Iterable[np.ndarray], keys:
         if (before is not None and after is not None and after.index - before.index <= max_gap
                 and np.count_nonzero(mask >= 128) < drop * min(before.area, after.area)):
             yield mask, _uint8(p), "filled"
-        else:
+        elif fuse == "mean":
             yield mask, _uint8((mask.astype(np.float32) / 255.0 + p) / 2), "mean"
+        else:
+            yield mask, mask, "kept"
 
 
 def _uint8(mask: np.ndarray) -> np.ndarray:
@@ -156,7 +162,7 @@ def _uint8(mask: np.ndarray) -> np.ndarray:
 
 
 def refine_video(path: str | Path, *, output: str | Path, model: str = "person-track", passes: int = 1,
-                 every_s: float = EVERY_S, weights: str | Path | None = None, threads: int = 1,
+                 fuse: Fuse = "fill", every_s: float = EVERY_S, weights: str | Path | None = None, threads: int = 1,
                  device: str = "auto", config=None, mask_size: tuple[int, int] | None = None,
                  progress: bool | Callable[[int, int | None], object] = False, stats=None,
                  reports: list[PassReport] | None = None):
@@ -177,11 +183,12 @@ def refine_video(path: str | Path, *, output: str | Path, model: str = "person-t
     with tempfile.TemporaryDirectory(prefix="danmask-refine-") as scratch:
         with segment_video(path, model, output=Path(scratch) / "per-frame.dmask", threads=threads, device=device,
                            config=config, mask_size=mask_size, progress=progress, stats=stats) as base:
-            return refine_track(path, base, output=output, passes=passes, every_s=every_s, weights=weights,
-                                threads=threads, reports=reports)
+            return refine_track(path, base, output=output, passes=passes, fuse=fuse, every_s=every_s,
+                                weights=weights, threads=threads, reports=reports)
 
 
-def refine_track(path: str | Path, base, *, output: str | Path, passes: int = 1, every_s: float = EVERY_S,
+def refine_track(path: str | Path, base, *, output: str | Path, passes: int = 1, fuse: Fuse = "fill",
+                 every_s: float = EVERY_S,
                  weights: str | Path | None = None, threads: int = 1, reports: list[PassReport] | None = None):
     """`passes` refinement passes over `base` (a TrackReader of the video at `path`, every displayed frame) into the
     `.dmask` at `output`, with `base`'s person layers; returns its TrackReader. `reports`, when given, gets one
@@ -208,7 +215,7 @@ def refine_track(path: str | Path, base, *, output: str | Path, passes: int = 1,
 
             with TrackWriter(target, current.mask_size, current.source_size, current.time_base) as writer:
                 for before, after, how in refine_pass(iter_frames(path), masks(), keys, max_gap=2 * every,
-                                                      weights=weights, threads=threads):
+                                                      fuse=fuse, weights=weights, threads=threads):
                     pts, people = stamps.popleft()
                     report.count(before, after, how)
                     writer.append(pts, after, None if people is None or number < passes else
