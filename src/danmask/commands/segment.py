@@ -18,9 +18,12 @@ A damaged or truncated video still gives a track: the frames decoded before the 
 the command reports what is wrong and exits with status 2.
 
 With --keyframe WHEN:MASK.png (repeatable) the people to protect are given instead of found: the masks on those
-frames (a black-and-white PNG for one person, a DAVIS palette PNG for several ids) are propagated to every other
-frame, forward and backward, by danmask's space-time memory network (docs/models/memory-net.md); the track's
-person layers are the given ids. WHEN is a frame number (0 is the first displayed frame) or a time in seconds (2.5s).
+frames (a black-and-white PNG for one person, a DAVIS palette PNG for several ids) are carried to every other
+frame, forward and backward; the track's person layers are the given ids. WHEN is a frame number (0 is the first
+displayed frame) or a time in seconds (2.5s). By default (--follow people) each given mask follows the tracked
+person it overlaps (person-track finds and segments everyone; DAVIS J 0.72 from the first frame's mask); with
+--follow memory, danmask's space-time memory network propagates the masks themselves, which can follow anything
+but is less accurate today (J 0.49, docs/models/memory-net.md).
 
 With --refine [PASSES] the model's masks are refined afterwards without any given mask: each pass picks one key
 frame a second (the mask that agrees best with its neighbours'), propagates the key frames' masks both ways with
@@ -51,6 +54,9 @@ def register(subparsers) -> None:
     p.add_argument("--keyframe", action="append", metavar="WHEN:MASK.png",
                    help="protect the people masked in MASK.png on frame WHEN (number, or seconds like 2.5s): "
                         "propagated with the memory network instead of a model; repeatable")
+    p.add_argument("--follow", choices=("people", "memory"), default="people",
+                   help="with --keyframe: carry the given masks by the model's tracked people (default; needs a "
+                        "people-tracking model such as person-track) or by the memory network")
     p.add_argument("--refine", type=int, nargs="?", const=1, metavar="PASSES",
                    help="after the model, refine its masks with the memory network from key frames it chose itself "
                         "(PASSES passes, default 1; see above)")
@@ -85,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
                                  fuse=args.refine_fuse, progress=not args.quiet, stats=stats, reports=passes,
                                  **segmentation_options(args))
             model = f"{model} + {args.refine} refinement pass{'es' if args.refine > 1 else ''}"
-        elif args.keyframe:
+        elif args.keyframe and args.follow == "memory":
             from ..vos.keyframes import parse_keyframe, propagate_video
 
             model = "memory network (key frames)"
@@ -93,6 +99,13 @@ def run(args: argparse.Namespace) -> int:
             track = propagate_video(args.video, [parse_keyframe(k) for k in args.keyframe], output=args.output,
                                     threads=options["threads"], mask_size=options["mask_size"],
                                     progress=not args.quiet)
+        elif args.keyframe:
+            from ..vos.follow import follow_video
+            from ..vos.keyframes import parse_keyframe
+
+            track = follow_video(args.video, [parse_keyframe(k) for k in args.keyframe], output=args.output,
+                                 model=model, progress=not args.quiet, **segmentation_options(args))
+            model = f"{model} people following key frames"
         else:
             track = segment_video(args.video, model, output=args.output, progress=not args.quiet, stats=stats,
                                   **segmentation_options(args))

@@ -104,20 +104,26 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return np.count_nonzero(a & b) / union if union else 0.0
 
 
-def pick_people(people: list[np.ndarray], previous: Masks) -> Masks:
-    """Each object takes the person mask that overlaps its previous mask best, one object per person: pairs are
-    taken greedily by IoU, highest first; an object left with no overlapping person is empty."""
-    out = {k: np.zeros_like(m) for k, m in previous.items()}
+def pick_indices(people: list[np.ndarray], previous: Masks) -> dict[int, int | None]:
+    """Object id -> the index of the person mask that overlaps its previous mask best, one object per person:
+    pairs are taken greedily by IoU, highest first; None for an object left with no overlapping person."""
+    out: dict[int, int | None] = dict.fromkeys(previous)
     ids = list(previous)
     if not people or not ids:
         return out
     scores = np.array([[_iou(p, previous[k]) for p in people] for k in ids])
     while scores.size and scores.max() > 0:
         row, col = np.unravel_index(int(scores.argmax()), scores.shape)
-        out[ids[row]] = people[col].copy()
+        out[ids[row]] = int(col)
         scores[row, :] = 0
         scores[:, col] = 0
     return out
+
+
+def pick_people(people: list[np.ndarray], previous: Masks) -> Masks:
+    """`pick_indices` as masks: each object's person mask, or an empty mask."""
+    return {k: people[c].copy() if c is not None else np.zeros_like(previous[k])
+            for k, c in pick_indices(people, previous).items()}
 
 
 class PersonTrackPick:

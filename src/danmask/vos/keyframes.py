@@ -70,11 +70,26 @@ def _read_ids(path: Path) -> np.ndarray:
     return (grey > 127).astype(np.uint8)  # black and white: one object
 
 
-def _match(keyframes: list[Keyframe], frame: VideoFrame, step: float) -> Keyframe | None:
+def match_keyframe(keyframes: list[Keyframe], index: int, time: float, step: float) -> Keyframe | None:
+    """The key frame given for the frame at display position `index` and `time` seconds (`step`: one frame's
+    duration), if any."""
     for kf in keyframes:
-        if kf.frame == frame.index or (kf.time is not None and abs(frame.time - kf.time) <= step / 2):
+        if kf.frame == index or (kf.time is not None and abs(time - kf.time) <= step / 2):
             return kf
     return None
+
+
+def check_keyframes(path: str | Path, keyframes: list[Keyframe]) -> None:
+    """Every key frame's mask has the video's size.
+
+    Raises:
+        DanmaskError: a mask of another size than the video.
+    """
+    info = probe(path)
+    for kf in keyframes:
+        shape = next(iter(kf.masks.values())).shape
+        if shape != (info.height, info.width):
+            raise DanmaskError(f"{kf.source}: the mask is {shape[1]}x{shape[0]}, the video {info.width}x{info.height}")
 
 
 Masks = dict[int, np.ndarray]
@@ -128,11 +143,8 @@ def propagate_video(path: str | Path, keyframes: list[Keyframe], *, output: str 
     from ..trackreader import TrackReader
     from ..trackwriter import TrackWriter
 
+    check_keyframes(path, keyframes)
     info = probe(path)
-    for kf in keyframes:
-        shape = next(iter(kf.masks.values())).shape
-        if shape != (info.height, info.width):
-            raise DanmaskError(f"{kf.source}: the mask is {shape[1]}x{shape[0]}, the video {info.width}x{info.height}")
     size = mask_size or default_mask_size((info.height, info.width))
     step = 1 / float(info.avg_fps or 25)
     writer = TrackWriter(output, size, (info.height, info.width), info.time_base)
@@ -141,7 +153,7 @@ def propagate_video(path: str | Path, keyframes: list[Keyframe], *, output: str 
     used: set[int] = set()
 
     def key_for(frame: VideoFrame) -> Masks | None:
-        key = _match(keyframes, frame, step)
+        key = match_keyframe(keyframes, frame.index, frame.time, step)
         if key is None:
             return None
         used.add(id(key))
