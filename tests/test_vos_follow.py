@@ -47,7 +47,7 @@ def test_cli_follows_the_parkour_runner_backward_from_the_last_frame(tmp_path):
     from _shared import davis_frame
 
     frames, truth = zip(*(davis_frame("parkour", i) for i in range(24)))
-    clip = tmp_path / "parkour.mp4"
+    clip = tmp_path / "parkour.mkv"
     with av.open(str(clip), "w") as out:
         stream = out.add_stream("libx264", rate=24)
         stream.width, stream.height, stream.pix_fmt = 854, 480, "yuv420p"
@@ -69,5 +69,10 @@ def test_cli_follows_the_parkour_runner_backward_from_the_last_frame(tmp_path):
     assert np.mean(ious[:-1]) > 0.85, np.round(ious, 2)  # measured 0.91 over the whole sequence from frame 0
     memory = subprocess.run(cmd + ["--follow", "memory", "--json"], capture_output=True, text=True, timeout=600)
     assert memory.returncode == 0 and "memory network" in memory.stdout, memory.stderr
+    damaged = tmp_path / "damaged.mkv"
+    damaged.write_bytes(clip.read_bytes()[:clip.stat().st_size // 2])
+    broken = subprocess.run([*cmd[:4], str(damaged), *cmd[5:]], capture_output=True, text=True, timeout=600)
+    assert broken.returncode == 2 and "truncated or damaged" in broken.stderr, broken.stderr
+    assert broken.stderr.count("\n") == 1 and "wrote" not in broken.stderr  # the scratch track is nobody's output
     bad = subprocess.run(cmd + ["--model", "fast"], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "does not track people" in bad.stderr and bad.stderr.count("\n") == 1, bad.stderr

@@ -105,6 +105,13 @@ def test_cli_refine_reports_each_pass_and_refuses_bad_requests(clip, tmp_path):
     assert len(report["refine_passes"]) == 2 and "refinement passes" in report["model"]
     with TrackReader(out) as track:
         assert [p for p, _ in track.items()] == [f.pts for f in iter_frames(clip.path)]
+    damaged = tmp_path / "damaged.mkv"
+    make_video(tmp_path / "whole.mkv", frames=40, shape=(90, 160))
+    damaged.write_bytes((tmp_path / "whole.mkv").read_bytes()[:(tmp_path / "whole.mkv").stat().st_size // 2])
+    broken = subprocess.run([*cmd[:4], str(damaged), *cmd[5:], "--refine"], capture_output=True, text=True,
+                            timeout=300)
+    assert broken.returncode == 2 and "truncated or damaged" in broken.stderr, broken.stderr
+    assert broken.stderr.count("\n") == 1 and "wrote" not in broken.stderr  # the scratch track is nobody's output
     for extra, message in ((["--refine", "0"], "at least one pass"),
                            (["--refine", "--keyframe", f"0:{tmp_path}/none.png"], "do not go together")):
         bad = subprocess.run(cmd + extra, capture_output=True, text=True, timeout=120)

@@ -213,6 +213,19 @@ def segment_video(
     return _finish(sink)
 
 
+def segment_to_scratch(path: str | Path, model: SegModel | str, scratch: str | Path, **options) -> TrackReader:
+    """`segment_video` into a scratch `.dmask` that a second pass reads (--refine, --keyframe). On a damaged video
+    the frames before the damage are not the caller's output, so the VideoError carries no partial track."""
+    try:
+        return segment_video(path, model, output=scratch, **options)
+    except VideoError as exc:
+        partial = getattr(exc, "partial_track", None)
+        if partial is not None:
+            partial.close()
+        exc.partial_track = None
+        raise
+
+
 def _finish(sink: MaskTrack | TrackWriter) -> MaskTrack | TrackReader:
     if isinstance(sink, MaskTrack):
         return sink

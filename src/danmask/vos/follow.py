@@ -82,7 +82,7 @@ def follow_video(path: str | Path, keyframes: list[Keyframe], *, output: str | P
             not track people. OutputError: `output` cannot be written (before any work).
     """
     from ..outputs import check_file
-    from ..pipeline import segment_video
+    from ..pipeline import segment_to_scratch
     from ..trackreader import TrackReader
     from ..trackwriter import TrackWriter
     from ..video import probe
@@ -91,8 +91,8 @@ def follow_video(path: str | Path, keyframes: list[Keyframe], *, output: str | P
     check_file(output)
     step = 1 / float(probe(path).avg_fps or 25)
     with tempfile.TemporaryDirectory(prefix="danmask-follow-") as scratch:
-        with segment_video(path, model, output=Path(scratch) / "people.dmask", threads=threads, device=device,
-                           config=config, mask_size=mask_size, progress=progress) as base:
+        with segment_to_scratch(path, model, Path(scratch) / "people.dmask", threads=threads, device=device,
+                                config=config, mask_size=mask_size, progress=progress) as base:
             if not base.has_people:
                 raise DanmaskError(f"model {model} does not track people; --follow people needs one that does "
                                    "(person-track), or use --follow memory")

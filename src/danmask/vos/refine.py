@@ -175,14 +175,14 @@ def refine_video(path: str | Path, *, output: str | Path, model: str = "person-t
     """
     from ..errors import DanmaskError
     from ..outputs import check_file
-    from ..pipeline import segment_video
+    from ..pipeline import segment_to_scratch
 
     if passes < 1:
         raise DanmaskError(f"--refine needs at least one pass, got {passes}")
     check_file(output)
     with tempfile.TemporaryDirectory(prefix="danmask-refine-") as scratch:
-        with segment_video(path, model, output=Path(scratch) / "per-frame.dmask", threads=threads, device=device,
-                           config=config, mask_size=mask_size, progress=progress, stats=stats) as base:
+        with segment_to_scratch(path, model, Path(scratch) / "per-frame.dmask", threads=threads, device=device,
+                                config=config, mask_size=mask_size, progress=progress, stats=stats) as base:
             return refine_track(path, base, output=output, passes=passes, fuse=fuse, every_s=every_s,
                                 weights=weights, threads=threads, reports=reports)
 
