@@ -5,6 +5,7 @@ import argparse
 import json
 import sys
 
+from ._argtypes import int_between
 from ._flags import add_output, add_quiet, add_segmentation, segmentation_options
 
 DESCRIPTION = """\
@@ -57,7 +58,7 @@ def register(subparsers) -> None:
     p.add_argument("--follow", choices=("people", "memory"), default="people",
                    help="with --keyframe: carry the given masks by the model's tracked people (default; needs a "
                         "people-tracking model such as person-track) or by the memory network")
-    p.add_argument("--refine", type=int, nargs="?", const=1, metavar="PASSES",
+    p.add_argument("--refine", type=int_between(1, 10), nargs="?", const=1, metavar="PASSES",
                    help="after the model, refine its masks with the memory network from key frames it chose itself "
                         "(PASSES passes, default 1; see above)")
     p.add_argument("--refine-fuse", choices=("fill", "mean"), default="fill",
