@@ -71,7 +71,7 @@ def test_without_anyone_the_masks_come_back_unchanged(clip):
     empty = [np.zeros(clip.masks[0].shape, np.uint8)] * len(clip.masks)
     assert choose_keyframes(empty, every=25) == []
     out = list(refine_pass(iter_frames(clip.path), iter(empty), [], max_gap=50))
-    assert [how for _, _, how in out] == ["key"] * len(empty) and all(not a.any() for _, a, _ in out)
+    assert [how for _, _, how in out] == ["kept"] * len(empty) and all(not a.any() for _, a, _ in out)
 
 
 def test_refined_track_keeps_every_frame_and_the_person_layers(clip, tmp_path):

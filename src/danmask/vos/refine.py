@@ -31,6 +31,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from ..eval.vos import j_measure
 from ..video import VideoFrame
 from .keyframes import propagate_frames
 
@@ -73,11 +74,6 @@ class PassReport:
                 f"lost{averaged}, {100 * self.changed:.2f} % of mask pixels changed")
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = np.count_nonzero(a | b)
-    return 1.0 if union == 0 else np.count_nonzero(a & b) / union
-
-
 def choose_keyframes(masks: Iterable[np.ndarray], every: int) -> list[Key]:
     """The key frames of uint8 masks in display order: per window of `every` frames, the non-empty mask with the
     highest mean IoU against its neighbours' (the first and last frames have one neighbour)."""
@@ -99,7 +95,7 @@ def choose_keyframes(masks: Iterable[np.ndarray], every: int) -> list[Key]:
     for mask in masks:
         binary = mask >= 128
         if current is not None:
-            ahead = _iou(current, binary)
+            ahead = j_measure(current, binary)
             consider(index, current, [s for s in (back, ahead) if s is not None])
             back = ahead
         index, current = index + 1, binary
@@ -113,13 +109,13 @@ def choose_keyframes(masks: Iterable[np.ndarray], every: int) -> list[Key]:
 def refine_pass(frames: Iterable[VideoFrame], masks: Iterable[np.ndarray], keys: list[Key], *, max_gap: int,
                 fuse: Fuse = "fill", drop: float = DROP, weights: str | Path | None = None, threads: int = 1
                 ) -> Iterator[tuple[np.ndarray, np.ndarray, str]]:
-    """(input mask, refined uint8 mask, "key" | "filled" | "mean" | "kept") for every frame, in display order; `frames` and
-    `masks` are the same frames in the same order. Only a frame between two key frames at most `max_gap` frames
-    apart is filled: a person seen just before and just after. Without key frames the masks come back as they
-    are."""
+    """(input mask, refined uint8 mask, "key" | "filled" | "mean" | "kept") for every frame, in display order;
+    `frames` and `masks` are the same frames in the same order. Only a frame between two key frames at most
+    `max_gap` frames apart is filled: a person seen just before and just after. Without key frames every mask is
+    kept."""
     if not keys:
         for mask in masks:
-            yield mask, mask, "key"
+            yield mask, mask, "kept"
         return
     at = {k.index: k for k in keys}
     held: dict[int, np.ndarray] = {}  # index -> input mask, from its frame's arrival to its output
