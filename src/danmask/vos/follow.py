@@ -87,9 +87,10 @@ def follow_video(path: str | Path, keyframes: list[Keyframe], *, output: str | P
     from ..trackwriter import TrackWriter
     from ..video import probe
 
-    check_keyframes(path, keyframes)
+    info = probe(path)
+    check_keyframes(info, keyframes)
     check_file(output)
-    step = 1 / float(probe(path).avg_fps or 25)
+    step = 1 / float(info.avg_fps or 25)
     with tempfile.TemporaryDirectory(prefix="danmask-follow-") as scratch:
         with segment_to_scratch(path, model, Path(scratch) / "people.dmask", threads=threads, device=device,
                                 config=config, mask_size=mask_size, progress=progress) as base:

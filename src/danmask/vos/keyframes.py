@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from ..errors import DanmaskError
-from ..video import VideoFrame, iter_frames, probe
+from ..video import VideoFrame, VideoInfo, iter_frames, probe
 from .propagate import MemoryPropagator
 
 
@@ -79,13 +79,12 @@ def match_keyframe(keyframes: list[Keyframe], index: int, time: float, step: flo
     return None
 
 
-def check_keyframes(path: str | Path, keyframes: list[Keyframe]) -> None:
-    """Every key frame's mask has the video's size.
+def check_keyframes(info: VideoInfo, keyframes: list[Keyframe]) -> None:
+    """Every key frame's mask has the size of the video `info` describes.
 
     Raises:
         DanmaskError: a mask of another size than the video.
     """
-    info = probe(path)
     for kf in keyframes:
         shape = next(iter(kf.masks.values())).shape
         if shape != (info.height, info.width):
@@ -143,8 +142,8 @@ def propagate_video(path: str | Path, keyframes: list[Keyframe], *, output: str 
     from ..trackreader import TrackReader
     from ..trackwriter import TrackWriter
 
-    check_keyframes(path, keyframes)
     info = probe(path)
+    check_keyframes(info, keyframes)
     size = mask_size or default_mask_size((info.height, info.width))
     step = 1 / float(info.avg_fps or 25)
     writer = TrackWriter(output, size, (info.height, info.width), info.time_base)
