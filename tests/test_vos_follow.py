@@ -74,5 +74,11 @@ def test_cli_follows_the_parkour_runner_backward_from_the_last_frame(tmp_path):
     broken = subprocess.run([*cmd[:4], str(damaged), *cmd[5:]], capture_output=True, text=True, timeout=600)
     assert broken.returncode == 2 and "truncated or damaged" in broken.stderr, broken.stderr
     assert broken.stderr.count("\n") == 1 and "wrote" not in broken.stderr  # the scratch track is nobody's output
+    nobody = tmp_path / "corner.png"  # a mask where no one stands: followed by no one, and the user is told
+    corner = np.zeros_like(truth[0])
+    corner[:20, :20] = True
+    Image.fromarray(corner.astype(np.uint8) * 255).save(nobody)
+    told = subprocess.run([*cmd[:-2], f"0:{nobody}", "-q"], capture_output=True, text=True, timeout=600)
+    assert told.returncode == 0 and "overlaps no tracked person" in told.stderr, told.stderr
     bad = subprocess.run(cmd + ["--model", "fast"], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "does not track people" in bad.stderr and bad.stderr.count("\n") == 1, bad.stderr

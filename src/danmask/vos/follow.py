@@ -10,6 +10,7 @@ looked for again with its last mask. Per frame only the chosen person ids are ke
 """
 from __future__ import annotations
 
+import sys
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -106,6 +107,13 @@ def follow_video(path: str | Path, keyframes: list[Keyframe], *, output: str | P
             missing = [kf.source for kf in keyframes if id(kf) not in used]
             if missing:
                 raise DanmaskError(f"key frame {missing[0]}: no frame of {path} at that frame number or time")
+            for index, masks in keys.items():
+                people = [layer.mask >= 128 for layer in base.people_at(index)]
+                for obj, mask in masks.items():
+                    if not any(np.count_nonzero(mask & p) for p in people):
+                        print(f"danmask segment: warning: object {obj} on key frame {index} overlaps no tracked "
+                              "person; it stays empty until someone covers its last mask (--follow memory follows "
+                              "anything)", file=sys.stderr)
             forward = walk(range(len(base)), base.people_at, keys)
             backward = walk(range(len(base) - 1, -1, -1), base.people_at, keys)
             objects = sorted({obj for masks in keys.values() for obj in masks})
