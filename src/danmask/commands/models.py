@@ -8,8 +8,9 @@ import json
 GUIDE = """\
 Which to pick:
   default (person-track)  the most accurate masks: people found, followed and segmented one by one, with ids;
-                          about 15-25 frames per second for one person on two CPU cores. For files, catalogs
-                          (`segment`, `render`, `play`, `demo`).
+                          about 9-18 frames per second for one person on two CPU cores (each person's crop
+                          is segmented twice, as is and mirrored). For files, catalogs (`segment`, `render`,
+                          `play`, `demo`).
   {fast}  one small whole-frame network, a few ms per frame: live streams, cameras, the
                           browser, phones. No person ids.
 Others are for comparison and research; peers need the mediapipe extra.
