@@ -24,6 +24,7 @@ from __future__ import annotations
 import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from itertools import repeat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -31,7 +32,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from ..eval.vos import j_measure
+from ..eval.metrics import iou
 from ..video import VideoFrame
 from .keyframes import propagate_frames
 
@@ -95,7 +96,7 @@ def choose_keyframes(masks: Iterable[np.ndarray], every: int) -> list[Key]:
     for mask in masks:
         binary = mask >= 128
         if current is not None:
-            ahead = j_measure(current, binary)
+            ahead = iou(current, binary)
             consider(index, current, [s for s in (back, ahead) if s is not None])
             back = ahead
         index, current = index + 1, binary
@@ -202,10 +203,12 @@ def refine_track(path: str | Path, base, *, output: str | Path, passes: int = 1,
             keys = choose_keyframes((m for _, m in current.items()), every)
             report.keys = len(keys)
             target = Path(output) if number == passes else Path(scratch) / f"pass-{number}.dmask"
+            final = number == passes and base.has_people  # person layers are decoded for the output only
             stamps: deque[tuple[int, list | None]] = deque()  # (pts, person layers) of frames on their way
 
             def masks() -> Iterator[np.ndarray]:
-                for (pts, mask), (_, _, people) in zip(current.items(), base.records()):
+                layers = (people for _, _, people in base.records()) if final else repeat(None)
+                for (pts, mask), people in zip(current.items(), layers):
                     stamps.append((pts, people))
                     yield mask
 
@@ -214,8 +217,7 @@ def refine_track(path: str | Path, base, *, output: str | Path, passes: int = 1,
                                                       fuse=fuse, weights=weights, threads=threads):
                     pts, people = stamps.popleft()
                     report.count(before, after, how)
-                    writer.append(pts, after, None if people is None or number < passes else
-                                  [(p.id, p.salient, p.mask) for p in people])
+                    writer.append(pts, after, None if people is None else [(p.id, p.salient, p.mask) for p in people])
             if reports is not None:
                 reports.append(report)
             if current is not base:

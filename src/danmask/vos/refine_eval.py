@@ -18,8 +18,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..commands._argtypes import int_between, positive_float
 from ..eval.bench import shared_data_dir
 from ..eval.datasets import load_dataset
+from ..eval.metrics import iou
 from ..pipeline import default_mask_size, to_uint8
 from ..runtime import load_model
 from ..segmenter import Segmenter
@@ -36,7 +38,7 @@ def _score(masks: list[np.ndarray], truths: list[np.ndarray | None]) -> float:
             continue
         pred = cv2.resize(mask, truth.shape[::-1], interpolation=cv2.INTER_LINEAR) >= 128
         if truth.any():
-            values.append(np.count_nonzero(pred & truth) / np.count_nonzero(pred | truth))
+            values.append(iou(pred, truth))
         else:
             values.append(np.count_nonzero(pred) / pred.size)
     return float(np.mean(values)) if values else float("nan")
@@ -103,22 +105,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("dataset", nargs="?", help="DAVIS-style folder (default: davis-people in $DANMASK_DATA or "
                         "../shared/data)")
     parser.add_argument("--model", default="person-track", help="the per-frame path (default: %(default)s)")
-    parser.add_argument("--passes", type=int, default=2, help="refinement passes (default: %(default)s)")
+    parser.add_argument("--passes", type=int_between(1, 10), default=2, help="refinement passes (default: %(default)s)")
     parser.add_argument("--fuse", choices=("fill", "mean"), default="fill",
                         help="fill lost frames only, or also average every frame (default: %(default)s)")
-    parser.add_argument("--every", type=float, default=EVERY_S, help="seconds per key frame (default: %(default)s)")
+    parser.add_argument("--every", type=positive_float, default=EVERY_S,
+                        help="seconds per key frame (default: %(default)s)")
     args = parser.parse_args(argv)
     from ..errors import DanmaskError
 
     data = shared_data_dir()
     dataset = args.dataset or (data / "davis-people" if data else None)
     if dataset is None:
-        print("error: no dataset given and no shared data found ($DANMASK_DATA or ../shared/data)", file=sys.stderr)
+        print("refine_eval: no dataset given and no shared data found ($DANMASK_DATA or ../shared/data)",
+              file=sys.stderr)
         return 2
     try:
         rows = evaluate(dataset, args.model, args.passes, args.fuse, args.every)
     except DanmaskError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"refine_eval: {exc}", file=sys.stderr)
         return 2
     print(table(rows, args.passes))
     return 0
