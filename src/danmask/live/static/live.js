@@ -40,7 +40,9 @@ const state = {
 // and when this page last sent a comment (ms since the epoch; each received placement gets its `arrived` time).
 const stats = { received: 0, shown: 0, skipped: 0, masked: 0, pts: null, tb: null, maskPts: null, latencyMs: null,
                 drawn: 0, sentAt: null, screenMs: [] }; // screenMs: arrival at the server -> on this screen
-const epochMs = () => performance.timeOrigin + performance.now();
+// The wall clock, as the server's timestamps and other pages read it. (performance.timeOrigin + now() is fixed
+// at page load and drifts from it: two pages disagreed by 14 ms, so a comment seemed to arrive before it was sent.)
+const epochMs = () => Date.now();
 window.danmaskLive = { state, stats };
 
 function setStatus(text) {
