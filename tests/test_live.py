@@ -502,7 +502,8 @@ def test_a_posted_comment_reaches_a_second_page_within_a_second(live_page):
     arrived = viewer.wait_for_function("(t) => window.danmaskLive.state.items.find((item) => item.text === t)"
                                        "?.arrived", arg=text, timeout=5000).json_value()
     sent = poster.evaluate("window.danmaskLive.stats.sentAt")
-    assert 0 < arrived - sent < 1000  # ms, both pages on the same clock: sent on one, shown by the other
+    assert 0 <= arrived - sent < 1000  # ms, both pages on the wall clock: sent on one, shown by the other (on
+    # loopback both can fall in the same millisecond)
     viewer.wait_for_function("(t) => [...document.querySelectorAll('#on-screen li')].some((li) => "
                              "li.textContent === t)", arg=text, timeout=2000)
     assert viewer.evaluate("document.querySelectorAll('#on-screen img').length") == 0

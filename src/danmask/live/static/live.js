@@ -226,8 +226,8 @@ function bindControls(socket) {
     const text = input.value.trim();
     if (!text || socket.readyState !== WebSocket.OPEN) return;
     const colour = parseInt($("comment-colour").value.slice(1), 16);
+    stats.sentAt = epochMs(); // before the send, so no page can see the comment earlier than this
     socket.send(JSON.stringify({ type: "comment", text, mode: $("comment-mode").value, colour }));
-    stats.sentAt = epochMs();
     input.value = "";
   });
   setInterval(() => {
