@@ -60,8 +60,8 @@ class Segmenter:
     Args:
         model: a loaded SegModel, or a registry name / .onnx path for `load_model`.
         config: temporal switches; defaults to everything on.
-        mask_size: (h, w) of the returned masks; defaults to the model's input size, or for a person-tracking
-            model (which pastes each person's crop into the frame) to the frame's size.
+        mask_size: (h, w) of the returned masks; defaults to the model's input size, or for a model that takes
+            whole frames and pastes its own crops (person-track, a zoomed model) to the frame's size.
 
     After each step, `people` holds the tracked people of that frame (id, salient, soft mask at `mask_size`)
     for models that track people, and is empty for whole-frame models.
@@ -75,7 +75,9 @@ class Segmenter:
             raise ModelError(f"{model!r} is not a segmentation model (needs .spec and .predict)")
         self.config = config or TemporalConfig()
         self.tracks_people = bool(getattr(self.model, "tracks_people", False))
-        default = None if self.tracks_people else tuple(self.model.spec.input_size)
+        # models that take whole frames and paste their own masks (person crops, zoom): `track(rgb, t, size)`
+        self.frame_input = self.tracks_people or bool(getattr(self.model, "frame_input", False))
+        default = None if self.frame_input else tuple(self.model.spec.input_size)
         self.mask_size = tuple(mask_size) if mask_size else default
         if self.mask_size is not None and (len(self.mask_size) != 2 or min(self.mask_size) < 1):
             raise ValueError(f"mask_size must be (height, width), got {mask_size}")
@@ -101,7 +103,7 @@ class Segmenter:
         self.jitter.reset()
         self._prior = self._last = self._last_time = None
         self.people = []
-        if self.tracks_people:
+        if self.frame_input:
             self.model.reset()
 
     def step(self, rgb: np.ndarray, t: float) -> np.ndarray:
@@ -120,7 +122,7 @@ class Segmenter:
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise ValueError(f"expected (H, W, 3) uint8 RGB, got {rgb.shape} {rgb.dtype}")
         t = _seconds(t)
-        if not self.tracks_people:  # one cheap downscale serves the model's input and the thumbnail
+        if not self.frame_input:  # one cheap downscale serves the model's input and the thumbnail
             rgb = shrink(rgb, tuple(self.model.spec.input_size))
         dt = t - self._last_time if self._last_time is not None else 0.0
         self.stats.frames += 1
@@ -145,9 +147,9 @@ class Segmenter:
         return mask.copy()
 
     def _infer(self, rgb: np.ndarray, t: float) -> np.ndarray:
-        if self.tracks_people:
+        if self.frame_input:
             mask = self.model.track(rgb, t, self.mask_size)
-            self.people = self.model.people
+            self.people = self.model.people if self.tracks_people else []
             return mask
         prior = self._prior if self.uses_prior else None
         raw = np.asarray(self.model.predict(rgb, prior), dtype=np.float32)

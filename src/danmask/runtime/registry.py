@@ -163,7 +163,7 @@ def load_model(name_or_path: str = DEFAULT_MODEL, threads: int = 1, device: str 
     if spec.backend == "litert":
         from .litert_backend import LiteRtSegModel
 
-        return LiteRtSegModel(spec, threads=threads, device=device)
+        return _zoomed(LiteRtSegModel(spec, threads=threads, device=device))
     if spec.backend == "person-track":
         if not {"detector", "landmarker"} <= set(spec.extra.get("parts") or ()):
             raise ModelError(f"model '{spec.name}': a person-track sidecar needs extra.parts.detector and "
@@ -178,6 +178,21 @@ def load_model(name_or_path: str = DEFAULT_MODEL, threads: int = 1, device: str 
     if spec.backend == "onnx":
         from .onnx_backend import OnnxSegModel
 
-        return OnnxSegModel(spec, threads=threads, device=device)
+        return _zoomed(OnnxSegModel(spec, threads=threads, device=device))
     raise ModelError(f"model '{spec.name}': unknown backend '{spec.backend}' (known: onnx, litert, person-track, "
                      "mediapipe-pose)")
+
+
+def _zoomed(model: SegModel) -> SegModel:
+    """A whole-frame model wrapped to look closer at the people when its sidecar asks (`extra.zoom`)."""
+    raw = model.spec.extra.get("zoom")
+    if raw is None:
+        return model
+    from .zoom import ZoomedModel, ZoomSettings
+
+    if model.spec.takes_prior:
+        raise ModelError(f"model '{model.spec.name}': extra.zoom is for models without a prior input")
+    try:
+        return ZoomedModel(model, ZoomSettings.from_extra(raw, f"model '{model.spec.name}'"))
+    except ValueError as exc:
+        raise ModelError(str(exc)) from exc
