@@ -11,8 +11,8 @@ Which to pick:
                           about 9-18 frames per second for one person on two CPU cores (each person's crop
                           is segmented twice, as is and mirrored). For files, catalogs (`segment`, `render`,
                           `play`, `demo`).
-  {fast}  one small whole-frame network, a few ms per frame: live streams, cameras, the
-                          browser, phones. No person ids.
+  {fast}  one small network, a few ms per frame, on a crop around the people it found
+                          (the whole frame every 0.5 s): live streams, cameras, the browser, phones. No ids.
 Others are for comparison and research; peers need the mediapipe extra.
 
 What the names mean:
