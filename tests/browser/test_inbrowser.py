@@ -19,6 +19,7 @@ from danmask.danmaku.layout import LayoutConfig
 from danmask.danmaku.player import PlayerContent, PlayerServer
 from danmask.errors import ModelError
 from danmask.runtime import FAST_MODEL, load_model
+from danmask.runtime.zoom import ZoomSettings, crop_region, mask_box, paste_crop, pixel_bounds
 from danmask.synthetic import make_video, person_frame
 from danmask.temporal import JitterFilter, SceneCutDetector, StillDetector, smooth_edges, thumbnail
 
@@ -141,6 +142,33 @@ def test_model_in_the_browser_matches_onnxruntime_in_python(page):
     assert diff.max() < 2e-3, diff.max()
 
 
+def test_zoom_js_matches_python(page):
+    """zoom.js is danmask.runtime.zoom: the same crops, boxes and pasted masks on the same inputs."""
+    settings = ZoomSettings(margin=1.3, min_side=0.3, refresh_s=0.5)
+    boxes = [(300, 100, 340, 200), (10, 10, 14, 14), (-50, -50, 700, 400), (500.5, 30.25, 630.75, 350.5)]
+    rng = np.random.default_rng(0)
+    crop = rng.random((144, 256)).astype(np.float32)
+    mask = np.zeros((144, 256), np.float32)
+    mask[40:90, 100:130] = 0.9
+    js = page.evaluate("""async ([boxes, crop, mask]) => {
+      const Z = await import('./zoom.js');
+      const settings = Z.zoomSettings({ extra: { zoom: { margin: 1.3, min_side: 0.3, refresh_s: 0.5 } } });
+      const regions = boxes.map((b) => Z.cropRegion(b, 640, 360, 256 / 144, settings));
+      const bounds = regions.map(Z.pixelBounds);
+      const pasted = bounds.map((b) => Array.from(Z.pasteCrop(Float32Array.from(crop), 256, 144, b, 640, 360, 256, 144)));
+      return { regions, bounds, pasted, box: Z.maskBox(Float32Array.from(mask), 256, 144, 640, 360),
+               none: Z.zoomSettings({ extra: {} }) };
+    }""", [boxes, crop.ravel().tolist(), mask.ravel().tolist()])
+    assert js["none"] is None
+    assert js["box"] == pytest.approx(mask_box(mask, (360, 640)))
+    for box, region, bounds, pasted in zip(boxes, js["regions"], js["bounds"], js["pasted"]):
+        mine = crop_region(box, (360, 640), 256 / 144, settings)
+        assert region == pytest.approx(mine) and tuple(bounds) == pixel_bounds(mine)
+        py = paste_crop(crop, pixel_bounds(mine), (360, 640), (144, 256))
+        diff = np.abs(py.ravel() - np.array(pasted, np.float32))
+        assert diff.mean() < 2e-3 and diff.max() < 0.05, (diff.mean(), diff.max())  # cv2 rounds to 1/32 px
+
+
 def test_player_masks_the_video_as_it_plays(page):
     # looped: on a loaded machine the 3-s clip can end before 20 frames were segmented
     page.evaluate("() => { const v = document.getElementById('video'); v.muted = true; v.loop = true; "
@@ -152,6 +180,8 @@ def test_player_masks_the_video_as_it_plays(page):
     assert page.evaluate("self.crossOriginIsolated")  # threads are possible
     seg = json.loads(page.evaluate("() => JSON.stringify(window.danmaskPlayer.state.segmenter.stats)"))
     assert seg["frames"] >= 20 and seg["inferred"] + seg["skipped"] == seg["frames"]
+    # zoomed: after the first frame found the person, the model looks at crops; a refresh adds a whole-frame pass
+    assert seg["crops"] > 0 and seg["inferred"] <= seg["passes"] <= seg["crops"] + seg["inferred"]
 
 
 def test_a_cross_origin_video_is_reported_not_failed_silently(browser, tmp_path):

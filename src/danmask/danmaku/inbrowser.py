@@ -38,7 +38,8 @@ def model_config(spec: ModelSpec, url: str) -> dict:
     """The page's view of a model: where to fetch it and what its input and output are."""
     return {"url": url, "spec": {"name": spec.name, "input_size": list(spec.input_size),
                                  "takes_prior": spec.takes_prior, "output": spec.output,
-                                 "extra": {"blur": bool(spec.extra.get("blur", False))}}}
+                                 "extra": {"blur": bool(spec.extra.get("blur", False)),
+                                           **({"zoom": spec.extra["zoom"]} if spec.extra.get("zoom") else {})}}}
 
 
 def ort_file(name: str, accepts_gzip: bool) -> tuple[bytes, str, dict[str, str]] | None:

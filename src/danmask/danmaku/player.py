@@ -200,7 +200,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if path in STATIC_FILES:
                 self._send_file(STATIC_DIR / STATIC_FILES[path], head)
-            elif path in ("/dmask.js", "/sprite.js", "/segment.js", "/temporal.js"):
+            elif path in ("/dmask.js", "/sprite.js", "/segment.js", "/temporal.js", "/zoom.js"):
                 self._send_file(WEB_DIR / path[1:], head)
             elif path == "/media/video":
                 self._send_file(self.content.video, head)

@@ -39,7 +39,7 @@ _PAGE_JS = """async (seconds) => {
   const elapsed = (performance.now() - t0) / 1000;
   video.pause();
   if (!seg) return { seconds: elapsed, video_fps: (stats.frames - s0.frames) / elapsed, backend: null };
-  const segmented = stats.segmented - s0.segmented, inferred = seg.stats.inferred - g0.inferred;
+  const segmented = stats.segmented - s0.segmented, passes = seg.stats.passes - g0.passes;
   // the model alone, back to back, on the frame now on screen
   const rgba = seg.read(video);
   for (let i = 0; i < 5; i++) await seg.infer(rgba);
@@ -56,7 +56,7 @@ _PAGE_JS = """async (seconds) => {
     segmented_fps: segmented / elapsed,
     dropped: stats.segmentDropped - s0.segmentDropped,
     step_ms_mean: segmented ? (stats.segmentMs - s0.segmentMs) / segmented : null,
-    infer_ms_mean: inferred ? (seg.stats.inferMs - g0.inferMs) / inferred : null,
+    infer_ms_mean: passes ? (seg.stats.inferMs - g0.inferMs) / passes : null,
     skipped: seg.stats.skipped - g0.skipped,
     model_ms_median: times[times.length >> 1],
     backend: seg.backend, threads: seg.threads, isolated: self.crossOriginIsolated,

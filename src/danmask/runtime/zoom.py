@@ -118,19 +118,30 @@ class ZoomedModel:
     def _segment(self, rgb: np.ndarray, region: Box, size: tuple[int, int]) -> np.ndarray:
         """The model on `region` of the frame, pasted into a zero mask of (h, w) `size`."""
         fh, fw = rgb.shape[:2]
-        x0, y0, x1, y1 = region
         whole = region == (0.0, 0.0, float(fw), float(fh))
         self.whole += whole
         self.crops += not whole
-        # integer pixel bounds for the slice; the paste below uses the same bounds, so nothing shifts
-        c0, r0 = int(np.floor(x0)), int(np.floor(y0))
-        c1, r1 = max(c0 + 1, int(np.ceil(x1))), max(r0 + 1, int(np.ceil(y1)))
+        bounds = pixel_bounds(region)
+        c0, r0, c1, r1 = bounds
         out = np.clip(np.asarray(self.inner.predict(rgb[r0:r1, c0:c1], None), np.float32), 0.0, 1.0)
-        h, w = size
-        sx, sy = w / fw, h / fh
-        m = np.array([[(c1 - c0) * sx / out.shape[1], 0.0, c0 * sx],
-                      [0.0, (r1 - r0) * sy / out.shape[0], r0 * sy]], np.float64)
-        return cv2.warpAffine(out, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        return paste_crop(out, bounds, (fh, fw), size)
+
+
+def pixel_bounds(region: Box) -> tuple[int, int, int, int]:
+    """Integer (c0, r0, c1, r1) of a crop: the pixels read, and where its mask is pasted back (so nothing shifts)."""
+    c0, r0 = int(np.floor(region[0])), int(np.floor(region[1]))
+    return c0, r0, max(c0 + 1, int(np.ceil(region[2]))), max(r0 + 1, int(np.ceil(region[3])))
+
+
+def paste_crop(crop: np.ndarray, bounds: tuple[int, int, int, int], frame: tuple[int, int],
+               size: tuple[int, int]) -> np.ndarray:
+    """A crop's float mask (any size) drawn into a zero mask of (h, w) `size` over a frame of (h, w) `frame`."""
+    c0, r0, c1, r1 = bounds
+    (fh, fw), (h, w) = frame, size
+    sx, sy = w / fw, h / fh
+    m = np.array([[(c1 - c0) * sx / crop.shape[1], 0.0, c0 * sx],
+                  [0.0, (r1 - r0) * sy / crop.shape[0], r0 * sy]], np.float64)
+    return cv2.warpAffine(crop, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
 def _inside(region: Box, frame: tuple[int, int], size: tuple[int, int]) -> np.ndarray:

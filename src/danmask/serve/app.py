@@ -35,7 +35,8 @@ PLAYER_FILES = {"player.js": (STATIC_DIR / "player.js", "text/javascript"),
                 "dmask.js": (WEB_DIR / "dmask.js", "text/javascript"),
                 "sprite.js": (WEB_DIR / "sprite.js", "text/javascript"),
                 "segment.js": (WEB_DIR / "segment.js", "text/javascript"),
-                "temporal.js": (WEB_DIR / "temporal.js", "text/javascript")}
+                "temporal.js": (WEB_DIR / "temporal.js", "text/javascript"),
+                "zoom.js": (WEB_DIR / "zoom.js", "text/javascript")}
 MEDIA_TYPES = {".dmask": "application/octet-stream", ".webmask": "application/octet-stream"}
 DEFAULT_UPLOAD_LIMIT = 2 << 30
 OPEN_PATHS = ("/docs", "/redoc", "/openapi.json")  # Swagger UI's page needs its own scripts

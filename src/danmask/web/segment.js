@@ -1,11 +1,13 @@
 // Masks computed in the viewer's browser: danmask's whole-frame model run by onnxruntime-web (WebGPU when the
 // browser gives an adapter, else WASM with SIMD, and threads when the page is cross-origin isolated), followed by
-// the same temporal stage as danmask.segmenter.Segmenter (temporal.js). Used by the player whenever no mask
+// the same temporal stage as danmask.segmenter.Segmenter (temporal.js). A model whose sidecar asks for it looks at
+// a crop around the people it found (zoom.js, as danmask.runtime.zoom). Used by the player whenever no mask
 // track is available.
 //
 // A frame is read back through a canvas; a video served from another origin without CORS taints that canvas
 // and cannot be read: step() then throws a VideoNotReadable error whose message says so in words.
 import { JitterFilter, SceneCutDetector, StillDetector, smoothEdges, thumbnail } from "./temporal.js";
+import { cropRegion, insideRegion, maskBox, pasteCrop, pixelBounds, zoomSettings } from "./zoom.js";
 
 export class VideoNotReadable extends Error {}
 
@@ -45,6 +47,7 @@ export class BrowserSegmenter {
     this.threads = threads;
     this.takesPrior = Boolean(spec.takes_prior) && session.inputNames.includes("prior");
     this.smoothHere = !(spec.extra && spec.extra.blur); // danmask graphs end in the blur + curve already
+    this.zoom = zoomSettings(spec);
     this.canvas = document.createElement("canvas");
     this.canvas.width = this.width;
     this.canvas.height = this.height;
@@ -53,7 +56,8 @@ export class BrowserSegmenter {
     this.cuts = new SceneCutDetector();
     this.still = new StillDetector();
     this.jitter = new JitterFilter();
-    this.stats = { frames: 0, inferred: 0, skipped: 0, cuts: 0, inferMs: 0 };
+    // inferred: frames the model ran on; passes: model runs (a zoom refresh makes two); crops: zoomed passes
+    this.stats = { frames: 0, inferred: 0, skipped: 0, cuts: 0, passes: 0, crops: 0, inferMs: 0 };
     this.reset();
   }
 
@@ -66,11 +70,18 @@ export class BrowserSegmenter {
     this.still.reset();
     this.jitter.reset();
     this.prior = this.last = this.lastTime = null;
+    this.box = this.lastWhole = null; // zoom: where the people were (frame pixels), when the whole frame was seen
   }
 
-  // The RGBA pixels of `source` (a <video>, canvas or image) at the model's input size.
-  read(source) {
-    this.ctx.drawImage(source, 0, 0, this.width, this.height);
+  // The RGBA pixels of `source` (a <video>, canvas or image), or of its [c0, r0, c1, r1] pixels, at the model's
+  // input size.
+  read(source, bounds = null) {
+    if (bounds) {
+      const [c0, r0, c1, r1] = bounds;
+      this.ctx.drawImage(source, c0, r0, c1 - c0, r1 - r0, 0, 0, this.width, this.height);
+    } else {
+      this.ctx.drawImage(source, 0, 0, this.width, this.height);
+    }
     try {
       return this.ctx.getImageData(0, 0, this.width, this.height).data;
     } catch (error) {
@@ -97,13 +108,43 @@ export class BrowserSegmenter {
       this.lastTime = t;
       return this.last;
     }
-    let mask = await this.infer(rgba);
+    let mask = this.zoom ? await this.look(source, rgba, t) : await this.infer(rgba);
+    this.stats.inferred++;
     mask = this.jitter.update(mask, this.width, this.height, dt);
     this.prior = mask;
     if (this.smoothHere) mask = smoothEdges(mask, this.width, this.height);
     this.still.inferred(thumb, t);
     this.last = mask;
     this.lastTime = t;
+    return mask;
+  }
+
+  // Zoom: the model on a crop around the last frame's people, pasted into the frame's mask; on a refresh (every
+  // refresh_s, and whenever nobody is known) the whole frame too, for newcomers. `whole`: the frame's RGBA pixels.
+  async look(source, whole, t) {
+    const fw = source.videoWidth || source.naturalWidth || source.width;
+    const fh = source.videoHeight || source.naturalHeight || source.height;
+    const due = this.box === null || this.lastWhole === null || t - this.lastWhole >= this.zoom.refreshS ||
+                t < this.lastWhole;
+    let mask;
+    if (this.box === null) {
+      mask = await this.infer(whole);
+    } else {
+      const region = cropRegion(this.box, fw, fh, this.width / this.height, this.zoom);
+      const bounds = pixelBounds(region);
+      const crop = await this.infer(this.read(source, bounds));
+      this.stats.crops++;
+      mask = pasteCrop(crop, this.width, this.height, bounds, fw, fh, this.width, this.height);
+      if (due) {
+        const all = await this.infer(whole);
+        const inside = insideRegion(region, fw, fh, this.width, this.height);
+        for (let y = 0; y < this.height; y++) {
+          for (let x = 0; x < this.width; x++) if (!inside(x, y)) mask[y * this.width + x] = all[y * this.width + x];
+        }
+      }
+    }
+    if (due) this.lastWhole = t;
+    this.box = maskBox(mask, this.width, this.height, fw, fh);
     return mask;
   }
 
@@ -129,7 +170,7 @@ export class BrowserSegmenter {
       const v = logit ? 1 / (1 + Math.exp(-raw[i])) : raw[i];
       mask[i] = Math.min(1, Math.max(0, v));
     }
-    this.stats.inferred++;
+    this.stats.passes++;
     this.stats.inferMs += performance.now() - started;
     return mask;
   }
