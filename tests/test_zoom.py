@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
+from danmask.danmaku.inbrowser import browser_model
 from danmask.errors import ModelError
 from danmask.runtime import load_model
 from danmask.runtime.base import ModelSpec
@@ -124,12 +125,16 @@ def test_shipped_fast_model_is_zoomed_and_a_bad_sidecar_is_one_error(tmp_path) -
     assert isinstance(fast, ZoomedModel)
     assert fast.predict(np.zeros((240, 320, 3), np.uint8)).shape == tuple(fast.spec.input_size)
     source = fast.spec.path
-    for bad in ({"margin": 0.5}, {"margin": "x"}, {"zoom": 1}, [1]):
+    good = {"margin": 1.3, "min_side": 0.3, "refresh_s": 0.5}
+    for bad, prior in (({"margin": 0.5}, False), ({"margin": "x"}, False), ({"zoom": 1}, False), ([1], False),
+                       (good, True)):
         path = tmp_path / "m.onnx"
         shutil.copy(source, path)
         spec = json.loads(open(str(source).replace(".onnx", ".json")).read())
-        spec["extra"]["zoom"] = bad
+        spec["extra"]["zoom"], spec["takes_prior"] = bad, prior
         spec["path"] = "m.onnx"
         path.with_suffix(".json").write_text(json.dumps(spec))
         with pytest.raises(ModelError, match="zoom"):
             load_model(str(path))
+        with pytest.raises(ModelError, match="zoom"):  # nor is it handed to a viewer's page
+            browser_model(str(path))

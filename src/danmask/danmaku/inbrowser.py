@@ -13,6 +13,7 @@ from pathlib import Path
 from ..errors import ModelError
 from ..runtime import resolve
 from ..runtime.base import ModelSpec
+from ..runtime.zoom import zoom_settings
 
 ORT_DIR = Path(__file__).resolve().parents[1] / "web" / "ort"
 # Cross-origin isolation (SharedArrayBuffer, so WASM threads); `credentialless` still lets a page embed media
@@ -25,12 +26,14 @@ def browser_model(name: str) -> ModelSpec:
     """The spec of a model the browser can run: one of danmask's whole-frame ONNX graphs.
 
     Raises:
-        ModelError: unknown model, or one that needs more than a single ONNX graph (person-track, peers).
+        ModelError: unknown model, one that needs more than a single ONNX graph (person-track, peers), or a
+            malformed `extra.zoom` in its sidecar.
     """
     spec = resolve(name)
     if spec.backend != "onnx" or not Path(spec.path).is_file():
         raise ModelError(f"model '{spec.name}' cannot run in the browser: only whole-frame ONNX models can "
                          "(e.g. --model fast)")
+    zoom_settings(spec)  # a malformed extra.zoom fails here, in one line, not in the viewer's page
     return spec
 
 

@@ -185,14 +185,7 @@ def load_model(name_or_path: str = DEFAULT_MODEL, threads: int = 1, device: str 
 
 def _zoomed(model: SegModel) -> SegModel:
     """A whole-frame model wrapped to look closer at the people when its sidecar asks (`extra.zoom`)."""
-    raw = model.spec.extra.get("zoom")
-    if raw is None:
-        return model
-    from .zoom import ZoomedModel, ZoomSettings
+    from .zoom import ZoomedModel, zoom_settings
 
-    if model.spec.takes_prior:
-        raise ModelError(f"model '{model.spec.name}': extra.zoom is for models without a prior input")
-    try:
-        return ZoomedModel(model, ZoomSettings.from_extra(raw, f"model '{model.spec.name}'"))
-    except ValueError as exc:
-        raise ModelError(str(exc)) from exc
+    settings = zoom_settings(model.spec)
+    return model if settings is None else ZoomedModel(model, settings)

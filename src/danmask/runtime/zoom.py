@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ..errors import ModelError
 from .base import ModelSpec, SegModel
 
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in frame pixels
@@ -44,6 +45,24 @@ class ZoomSettings:
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in raw.values()):
             raise ValueError(f"{where}: extra.zoom values must be numbers")
         return cls(**{k: float(v) for k, v in raw.items()})
+
+
+def zoom_settings(spec: ModelSpec) -> ZoomSettings | None:
+    """A model's zoom, from its sidecar's `extra.zoom` (None: it sees whole frames).
+
+    Raises:
+        ModelError: a malformed `extra.zoom`, or zoom asked of a model that takes the previous mask (that mask
+            covers the frame, not the crop).
+    """
+    raw = spec.extra.get("zoom")
+    if raw is None:
+        return None
+    if spec.takes_prior:
+        raise ModelError(f"model '{spec.name}': extra.zoom is for models without a prior input")
+    try:
+        return ZoomSettings.from_extra(raw, f"model '{spec.name}'")
+    except ValueError as exc:
+        raise ModelError(str(exc)) from exc
 
 
 def crop_region(box: Box, frame: tuple[int, int], aspect: float, settings: ZoomSettings) -> Box:
@@ -81,7 +100,6 @@ class ZoomedModel:
     def __init__(self, inner: SegModel, settings: ZoomSettings | None = None) -> None:
         self.inner, self.settings = inner, settings or ZoomSettings()
         self.spec: ModelSpec = inner.spec
-        self.people: list = []
         self.crops = self.whole = 0  # passes of each kind, for the cost figures
         self.reset()
 
