@@ -29,6 +29,8 @@ from .layout import LayoutConfig, LayoutError, layout
 
 STATIC_DIR = Path(__file__).with_name("static")
 WEB_DIR = Path(__file__).resolve().parents[1] / "web"
+# the modules of web/ the player page imports (tests/test_web_modules.py checks the list against the imports)
+WEB_MODULES = ("dmask.js", "sprite.js", "segment.js", "temporal.js", "zoom.js")
 STATIC_FILES = {"/": "index.html", "/player.js": "player.js", "/player.css": "player.css"}
 CSP = ("default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self'; "
        "font-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
@@ -200,7 +202,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if path in STATIC_FILES:
                 self._send_file(STATIC_DIR / STATIC_FILES[path], head)
-            elif path in ("/dmask.js", "/sprite.js", "/segment.js", "/temporal.js", "/zoom.js"):
+            elif path[1:] in WEB_MODULES:
                 self._send_file(WEB_DIR / path[1:], head)
             elif path == "/media/video":
                 self._send_file(self.content.video, head)

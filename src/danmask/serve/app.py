@@ -21,7 +21,7 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Resp
 from starlette.concurrency import run_in_threadpool
 
 from ..danmaku.inbrowser import ISOLATION_HEADERS, browser_model, model_config, ort_file
-from ..danmaku.player import CSP, STATIC_DIR, WEB_DIR, config_from_query, settings_json
+from ..danmaku.player import CSP, STATIC_DIR, WEB_DIR, WEB_MODULES, config_from_query, settings_json
 from ..errors import CommentError, DanmaskError
 from ..runtime import FAST_MODEL
 from .comments import RateLimit, bilibili_xml, check_comment, to_comments
@@ -32,11 +32,7 @@ from .uploads import NotAVideo, UploadTooLarge, receive_upload, sniff
 VIDEO_ID = re.compile(r"[0-9a-f]{32}")
 PLAYER_FILES = {"player.js": (STATIC_DIR / "player.js", "text/javascript"),
                 "player.css": (STATIC_DIR / "player.css", "text/css"),
-                "dmask.js": (WEB_DIR / "dmask.js", "text/javascript"),
-                "sprite.js": (WEB_DIR / "sprite.js", "text/javascript"),
-                "segment.js": (WEB_DIR / "segment.js", "text/javascript"),
-                "temporal.js": (WEB_DIR / "temporal.js", "text/javascript"),
-                "zoom.js": (WEB_DIR / "zoom.js", "text/javascript")}
+                **{name: (WEB_DIR / name, "text/javascript") for name in WEB_MODULES}}
 MEDIA_TYPES = {".dmask": "application/octet-stream", ".webmask": "application/octet-stream"}
 DEFAULT_UPLOAD_LIMIT = 2 << 30
 OPEN_PATHS = ("/docs", "/redoc", "/openapi.json")  # Swagger UI's page needs its own scripts
