@@ -63,6 +63,7 @@ class PeopleOracle(TruthOracle):
     size asked for and leaves everyone in `people`."""
 
     tracks_people = True
+    frame_input = True
 
     def __init__(self, video, **kwargs) -> None:
         super().__init__(video, **kwargs)

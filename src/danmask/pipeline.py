@@ -123,8 +123,7 @@ def _segment_frames(
     """
     seg_model = load_model(model, threads=threads, device=device) if isinstance(model, str) else model
     frames = iter_frames(source) if isinstance(source, (str, Path)) else source
-    frame_input = getattr(seg_model, "tracks_people", False) or getattr(seg_model, "frame_input", False)
-    if not keep_frames and not frame_input:
+    if not keep_frames and not getattr(seg_model, "frame_input", False):
         size = tuple(seg_model.spec.input_size)
         frames = (replace(frame, rgb=shrink(frame.rgb, size)) for frame in frames)
     decoder = _Decoder(frames)

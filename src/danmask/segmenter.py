@@ -76,7 +76,7 @@ class Segmenter:
         self.config = config or TemporalConfig()
         self.tracks_people = bool(getattr(self.model, "tracks_people", False))
         # models that take whole frames and paste their own masks (person crops, zoom): `track(rgb, t, size)`
-        self.frame_input = self.tracks_people or bool(getattr(self.model, "frame_input", False))
+        self.frame_input = bool(getattr(self.model, "frame_input", False))
         default = None if self.frame_input else tuple(self.model.spec.input_size)
         self.mask_size = tuple(mask_size) if mask_size else default
         if self.mask_size is not None and (len(self.mask_size) != 2 or min(self.mask_size) < 1):

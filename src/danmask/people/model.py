@@ -30,6 +30,7 @@ class PersonTrackModel:
     """Detector + pose landmarker + tracker; `track(rgb, t, size)` -> union of the protected people."""
 
     tracks_people = True
+    frame_input = True  # whole frames in, masks pasted at the asked size (Segmenter)
 
     def __init__(self, spec: ModelSpec, threads: int = 1, device: str = "cpu",
                  config: TrackerConfig | None = None) -> None:

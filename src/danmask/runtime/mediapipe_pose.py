@@ -45,6 +45,7 @@ class MediaPipePosePeer:
     """`track(rgb, t, size)` -> the solution's segmentation mask (one person); no ids (`people` stays empty)."""
 
     tracks_people = True
+    frame_input = True  # whole frames in, masks pasted at the asked size (Segmenter)
 
     def __init__(self, spec: ModelSpec, threads: int = 1, device: str = "cpu") -> None:
         self.spec = spec
