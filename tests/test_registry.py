@@ -90,3 +90,20 @@ def test_convert_register_refuses_too(weights, capsys):
     assert main(["train", "convert", "detector", "x.onnx", "--register"]) == 2
     assert "'person-detector' is already registered" in capsys.readouterr().err
     assert (weights / "person-detector.onnx").read_bytes() == b"shipped"
+
+
+@pytest.mark.train
+@pytest.mark.parametrize("part, name, content", [
+    ("pose", "noise.tflite", bytes(range(256)) * 20),
+    ("pose", "mpft-cpu.onnx", None),  # a real model of the wrong kind
+    ("detector", "noise.onnx", bytes(range(256)) * 20),
+])
+def test_convert_refuses_a_wrong_file_in_one_line(part, name, content, tmp_path, capsys):
+    pytest.importorskip("torch")
+    source = tmp_path / name
+    source.write_bytes(content if content is not None else (SHIPPED / name).read_bytes())
+    out = tmp_path / "out.onnx"
+    assert main(["train", "convert", part, str(source), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(source) in err and "Traceback" not in err
+    assert not out.exists()

@@ -198,14 +198,16 @@ def run_convert(args: argparse.Namespace) -> int:
     if args.part == "detector":
         if not args.source or not Path(args.source).is_file():
             raise ModelError(f"{args.source}: YOLOX-Nano ONNX file not found")
-        convert_detector(args.source, out, {"name": "person-detector", "origin": Path(args.source).name,
-                                            "licence": "Apache-2.0"})
+        source, convert, meta = args.source, convert_detector, {"name": "person-detector", "licence": "Apache-2.0"}
     else:
         source = args.source or default_tflite()
         if not Path(source).is_file():
             raise ModelError(f"{source}: pose_landmark .tflite not found")
-        convert_pose(source, out, {"name": "person-pose", "origin": Path(source).name, "licence": "Apache-2.0",
-                                   "refiner": "none"})
+        convert, meta = convert_pose, {"name": "person-pose", "licence": "Apache-2.0", "refiner": "none"}
+    try:
+        convert(source, out, {**meta, "origin": Path(source).name})
+    except ValueError as exc:  # a file of the wrong kind, or a graph with ops the importer does not replay
+        raise ModelError(str(exc) if str(source) in str(exc) else f"{source}: {exc}") from None
     if args.output and args.register:
         import shutil
 

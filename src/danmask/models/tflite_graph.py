@@ -58,7 +58,10 @@ def read_tflite(path: str | Path) -> tuple[list[_Op], dict[str, np.ndarray], dic
     DEQUANTIZE of an fp16 constant is folded away: its output name maps to the fp32 constant.
     """
     s = _schema()
-    model = s.Model.GetRootAsModel(Path(path).read_bytes(), 0)
+    data = Path(path).read_bytes()
+    if data[4:8] != b"TFL3":  # the FlatBuffer file identifier of every TFLite model
+        raise ValueError(f"{path}: not a TFLite model")
+    model = s.Model.GetRootAsModel(data, 0)
     graph = model.Subgraphs(0)
     op_names = {v: k for k, v in vars(s.BuiltinOperator).items() if not k.startswith("_")}
     tensors = [graph.Tensors(i) for i in range(graph.TensorsLength())]
@@ -246,9 +249,9 @@ class TfliteGraph(nn.Module):
                 op.options["size"] = tuple(round(int(v) * z) for v, z in zip(consts[op.inputs[1]], zoom))
             elif op.kind == "PAD":
                 (n0, n1), (t, b), (l, r), (c0, c1) = consts[op.inputs[1]].astype(int).tolist()
-                if n0 or n1 or c0 or c1:
-                    raise ValueError("only spatial zero padding is supported")
-                op.options["pads"] = (l, r, t, b)
+                if n0 or n1:
+                    raise ValueError("padding the batch is not supported")
+                op.options["pads"] = (l, r, t, b, c0, c1)  # F.pad on NCHW: last dim first
             elif op.kind == "RESHAPE":
                 if len(shapes[op.output]) != 2 or any(d != 1 for d in shapes[op.inputs[0]][1:3]):
                     raise ValueError("only (1, 1, 1, C) -> (1, C) reshapes are supported")

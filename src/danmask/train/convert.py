@@ -39,7 +39,10 @@ def convert_detector(src: str | Path, dst: str | Path, meta: dict) -> Path:
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    model = onnx.load(str(src))
+    try:
+        model = onnx.load(str(src))
+    except Exception as exc:  # protobuf's DecodeError, or onnx's own on a wrong file
+        raise ValueError(f"{src}: not an ONNX model ({type(exc).__name__})") from None
     g = model.graph
     if len(g.input) != 1 or len(g.output) != 1 or g.output[0].type.tensor_type.shape.dim[2].dim_value != 85:
         raise ValueError(f"{src}: not a YOLOX COCO graph with one input and an (N, 85) output")
