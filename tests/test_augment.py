@@ -7,7 +7,7 @@ import pytest
 pytest.importorskip("torch", reason="training tests need the train extra (torch)")
 
 from danmask.synthetic import person_mask  # noqa: E402
-from danmask.train.augment import crop_resize, random_affine, synth_prior, tps_warp  # noqa: E402
+from danmask.train.augment import crop_resize, random_affine, synth_prior, tps_warp, zoom_crop  # noqa: E402
 from danmask.train.data import Item, SegDataset, paste, salient_only  # noqa: E402
 
 
@@ -32,6 +32,24 @@ def test_zoom_out_padding_is_ignored():
     img, lab = _scene()
     _, _, ig = crop_resize([img, lab, np.zeros_like(lab)], (72, 128), np.random.default_rng(3), zoom=(1.6, 1.6))
     assert (ig > 0).mean() > 0.2  # the reflected border is not trusted
+
+
+def test_zoom_crop_is_the_runtime_crop_around_the_people():
+    """The close-up a zoomed model is given at run time: a small person fills far more of it than of a whole frame,
+    stays aligned with the image and is never cut off by a jittered box; nobody in the label, no zoom crop."""
+    h, w = 360, 640
+    m = person_mask(h, w, w * 0.7, h * 0.6, 0.25)
+    img = np.zeros((h, w, 3), np.uint8)
+    img[m] = (250, 20, 20)
+    lab = (m * 255).astype(np.uint8)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        i2, l2, ig = zoom_crop([img, lab, np.zeros_like(lab)], (72, 128), rng)
+        assert i2.shape == (72, 128, 3) and not ig.any()  # the crop never leaves the frame: nothing to ignore
+        assert ((l2 > 127) == (i2[..., 0] > 128)).mean() > 0.97
+        assert (l2 > 127).sum() > 0.9 * 4 * m.mean() * l2.size  # at least 2x each way larger than in the frame
+        assert not (l2[[0, -1]] > 127).any()  # head and feet inside, despite the jitter
+    assert zoom_crop([img, np.zeros_like(lab)], (72, 128), rng) is None
 
 
 def test_tps_zero_strength_is_identity():

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ..runtime.zoom import ZoomSettings, crop_region, mask_box
 from ..synthetic import person_mask
 
 
@@ -21,10 +22,34 @@ def crop_resize(arrays: list[np.ndarray], out_hw: tuple[int, int], rng: np.rando
     ch, cw = oh * s, ow * s
     y0 = rng.uniform(min(0, h - ch), max(0, h - ch))
     x0 = rng.uniform(min(0, w - cw), max(0, w - cw))
+    return _warp_crop(arrays, out_hw, (x0, y0, x0 + cw, y0 + ch))
+
+
+def zoom_crop(arrays: list[np.ndarray], out_hw: tuple[int, int], rng: np.random.Generator,
+              jitter: float = 0.15) -> list[np.ndarray] | None:
+    """The crop a zoomed model sees at run time (`runtime.zoom.crop_region`, shipped settings) around the label's
+    people, whose box is jittered as last frame's box would be (they moved, the last mask was off); None when the
+    label holds nobody. Trains the network on the close-ups it is given, not only on whole frames."""
+    h, w = arrays[0].shape[:2]
+    box = mask_box(arrays[1], (h, w), threshold=128)
+    if box is None:
+        return None
+    bw, bh = box[2] - box[0], box[3] - box[1]
+    dx0, dy0, dx1, dy1 = rng.normal(0.0, jitter, 4) * (bw, bh, bw, bh)
+    box = (box[0] + dx0, box[1] + dy0, max(box[0] + dx0 + 1, box[2] + dx1), max(box[1] + dy0 + 1, box[3] + dy1))
+    return _warp_crop(arrays, out_hw, crop_region(box, (h, w), out_hw[1] / out_hw[0], ZoomSettings()))
+
+
+def _warp_crop(arrays: list[np.ndarray], out_hw: tuple[int, int], crop: tuple[float, float, float, float]
+               ) -> list[np.ndarray]:
+    """Image, label (and ignore) in `crop` (x0, y0, x1, y1, may reach outside) resized to `out_hw`."""
+    h, w = arrays[0].shape[:2]
+    oh, ow = out_hw
+    x0, y0, cw, ch = crop[0], crop[1], crop[2] - crop[0], crop[3] - crop[1]
     m = np.array([[ow / cw, 0, -x0 * ow / cw], [0, oh / ch, -y0 * oh / ch]], np.float32)
+    interp = cv2.INTER_AREA if cw / ow > 1.5 else cv2.INTER_LINEAR
     out = []
     for i, a in enumerate(arrays):
-        interp = cv2.INTER_AREA if s > 1.5 else cv2.INTER_LINEAR
         border = cv2.BORDER_REFLECT_101 if i == 0 else cv2.BORDER_CONSTANT
         out.append(cv2.warpAffine(a, m, (ow, oh), flags=interp if i < 2 else cv2.INTER_NEAREST, borderMode=border))
     # ignore the reflected padding region: a mirrored person there is neither truth nor noise

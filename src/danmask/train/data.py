@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .augment import PriorMix, crop_resize, photometric, synth_prior, tps_warp
+from .augment import PriorMix, crop_resize, photometric, synth_prior, tps_warp, zoom_crop
 
 PERSON_GROUPS = ("davis-person", "coco", "web", "clips")
 BACKGROUND_GROUPS = ("davis-noperson", "noperson-clip")
@@ -118,11 +118,12 @@ class SegDataset(Dataset):
 
     def __init__(self, items: list[Item], size: tuple[int, int], prior: bool, length: int = 10**7,
                  paste_p: float = 0.35, seed: int = 0, prior_mix: PriorMix = PriorMix(), salient: float = 0.0,
-                 balance: bool = False) -> None:
+                 balance: bool = False, zoom_p: float = 0.0) -> None:
         self.items, self.size, self.prior, self.length = items, size, prior, length
         self.salient = salient  # 0: every labelled person; r > 0: drop people under r x the largest one's area
         self.prior_mix = prior_mix
         self.paste_p, self.seed = paste_p, seed
+        self.zoom_p = zoom_p  # share of samples cut as a zoomed model's crop around the people (augment.zoom_crop)
         self.people = cutouts(items)
         # balance: groups drawn with probability ~ sqrt(size), so one long clip's near-duplicate frames do not
         # dominate; otherwise every sample is equally likely.
@@ -154,7 +155,9 @@ class SegDataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng((self.seed, index))
         rgb, label, ignore = self._pick(rng)
-        rgb, label, ignore = crop_resize([rgb, label, ignore], self.size, rng)
+        zoomed = zoom_crop([rgb, label, ignore], self.size, rng) if self.zoom_p and rng.random() < self.zoom_p \
+            else None
+        rgb, label, ignore = zoomed or crop_resize([rgb, label, ignore], self.size, rng)
         if rng.random() < 0.5:
             rgb, label, ignore = rgb[:, ::-1], label[:, ::-1], ignore[:, ::-1]
         lab = label.astype(np.float32) / 255.0

@@ -47,6 +47,7 @@ class TrainConfig:
     init: str = ""  # checkpoint whose weights start this run (fine-tuning); optimizer and schedule start fresh
     salient: float = 0.0  # > 0: people smaller than this share of the largest one are background (data.salient_only)
     balance: bool = False  # draw label groups ~ sqrt(size) instead of every sample equally (data.SegDataset)
+    zoom_p: float = 0.0  # share of samples cut as the runtime's zoom crop around the people (augment.zoom_crop)
     ema: float = 0.0  # if > 0, validate and ship an exponential moving average of the weights (decay per step)
 
 
@@ -127,7 +128,8 @@ def _loader(cfg: TrainConfig, first_step: int) -> DataLoader:
     """Batches from the label cache; a resumed run continues the same sample stream at `first_step`."""
     items = without_sequences(load_cache(Path(cfg.cache)), cfg.val_sequences)
     ds = SegDataset(items, input_size(cfg.arch), takes_prior(cfg.arch), paste_p=cfg.paste_p,
-                    seed=cfg.seed, prior_mix=cfg.prior_mix, salient=cfg.salient, balance=cfg.balance)
+                    seed=cfg.seed, prior_mix=cfg.prior_mix, salient=cfg.salient, balance=cfg.balance,
+                    zoom_p=cfg.zoom_p)
     return DataLoader(ds, batch_size=cfg.batch, sampler=range(first_step * cfg.batch, ds.length),
                       num_workers=cfg.workers, persistent_workers=cfg.workers > 0,
                       prefetch_factor=4 if cfg.workers else None)
