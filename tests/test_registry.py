@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -107,3 +108,13 @@ def test_convert_refuses_a_wrong_file_in_one_line(part, name, content, tmp_path,
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(source) in err and "Traceback" not in err
     assert not out.exists()
+
+
+@pytest.mark.train
+def test_convert_to_a_full_disk_is_one_line(capsys):
+    pytest.importorskip("torch")
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full here")
+    assert main(["train", "convert", "pose", "-o", "/dev/full"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "/dev/full" in err

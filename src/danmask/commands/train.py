@@ -208,6 +208,8 @@ def run_convert(args: argparse.Namespace) -> int:
         convert(source, out, {**meta, "origin": Path(source).name})
     except ValueError as exc:  # a file of the wrong kind, or a graph with ops the importer does not replay
         raise ModelError(str(exc) if str(source) in str(exc) else f"{source}: {exc}") from None
+    except OSError as exc:  # the output could not be written (disk full, a device)
+        raise output_error(out, exc) from exc
     if args.output and args.register:
         import shutil
 
