@@ -201,3 +201,24 @@ def test_eval_video_with_mask_folder(tmp_path, capsys):
     assert code == 0 and r["frames"] == 5 and r["scored_frames"] == 3  # segmented up to the last mask
     assert list(r["per_sequence"]) == ["clip"] and 0 <= r["mean_iou"] <= 1
     assert r["temporal_error"] is not None and r["median_ms"] is None and r["fp_frac"] is None
+
+
+def test_eval_stability_scores_each_perturbed_copy(dataset, tmp_path, capsys):
+    """--stability re-scores on every other frame (both phases), brighter and JPEG copies; figures by hand."""
+    model = plain_model(tmp_path / "tiny.onnx")
+    code, out = run_eval(capsys, dataset, "--model", model, "--json", "--raw", "--latency-runs", 0, "--stability", "-q")
+    assert code == 0
+    stab = json.loads(out)["stability"]
+    assert stab["perturbations"] == ["even-frames", "odd-frames", "brighter", "jpeg70"]
+    slide = stab["per_sequence"]["slide"]
+    assert slide["even-frames"] == pytest.approx((1 + 96 / 160) / 2)  # shifts of 0 and 2 px
+    assert slide["odd-frames"] == pytest.approx(112 / 144)  # the 1 px shift alone
+    assert slide["brighter"] == pytest.approx((1 + 112 / 144 + 96 / 160) / 3)  # 6 levels move no pixel across 0.5
+    assert 0.5 < slide["jpeg70"] <= 1.0
+    assert stab["per_sequence"]["still"]["odd-frames"] == 1.0
+    assert set(stab["mean_iou"]) == set(stab["perturbations"])
+    code, out = run_eval(capsys, dataset, "--model", model, "--raw", "--latency-runs", 0, "--stability", "-q")
+    assert code == 0 and "stability: IoU as measured" in out
+    low = min(slide_iou := (1 + 112 / 144 + 96 / 160) / 3, *slide.values())
+    high = max(slide_iou, *slide.values())
+    assert f"  slide                    {slide_iou:.3f} ({low:.3f}-{high:.3f}, range {high - low:.3f})" in out
