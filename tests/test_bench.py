@@ -48,10 +48,11 @@ def test_bench_cli_json_and_benchmarks_file(tmp_path, capsys):
     assert p["fps"] == pytest.approx(8 / p["seconds"]) and p["fps_vs_decode"] == pytest.approx(1 / p["ratio_vs_decode"])
     assert p["fps_vs_decode"] == pytest.approx(p["cores_busy_vs_decode"] / p["cpu_vs_decode"])  # where the time goes
     assert r["clip"]["source"].startswith("synthetic")
-    assert r["scene_cut"]["ms_per_frame"] > 0
+    assert r["scene_cut"]["ms_per_frame"] > 0 and r["scene_cut"]["pan_check_ms"] > 0
     assert r["sizes"]["dmask_bytes_per_min"] > 0 and r["sizes"]["webmask_bytes_per_min"] > 0
     text = out.read_text()
     assert text.startswith("# Benchmarks") and r["machine"]["cpu"] in text and "| .dmask per minute |" in text
+    assert "| scene-cut pan check, ms on a low-SSIM frame |" in text
     main(["bench", "--synthetic", "--frames", "8", "--runs", "2", "--warmup", "1", "--repeat", "1",
           "--model", "mediapipe-selfie-landscape", "--output", str(out), "--no-player"])
     assert out.read_text().count("\n## ") == 2  # appended, not overwritten

@@ -171,18 +171,25 @@ def time_pipeline(path: Path, model, output: Path) -> Timing:
     return _timed(lambda: segment_video(path, model, output=output, threads=1))
 
 
-def time_scene_cut(path: Path) -> tuple[float, int]:
-    """Mean ms per frame of thumbnail + SceneCutDetector.update on the clip's frames; and the cuts found."""
-    from ..temporal import SceneCutDetector, thumbnail
+def time_scene_cut(path: Path) -> dict:
+    """Mean ms per frame of thumbnail + SceneCutDetector.update on the clip's frames, the cuts found, and the median
+    ms of the pan check (`aligned_ssim`) that a frame with a low plain SSIM adds, timed on every pair of frames."""
+    from ..temporal import SceneCutDetector, aligned_ssim, thumbnail
     from ..video import iter_frames
 
-    detector, spent, frames, cuts = SceneCutDetector(), 0.0, 0, 0
+    detector, spent, frames, cuts, pan = SceneCutDetector(), 0.0, 0, 0, []
     for frame in iter_frames(path):
+        previous = detector.previous
         start = time.perf_counter()
-        cuts += detector.update(thumbnail(frame.rgb))
+        cuts += detector.update(thumb := thumbnail(frame.rgb))
         spent += time.perf_counter() - start
         frames += 1
-    return 1000 * spent / max(1, frames), cuts
+        if previous is not None:
+            start = time.perf_counter()
+            aligned_ssim(previous, thumb)
+            pan.append(time.perf_counter() - start)
+    return {"ms_per_frame": 1000 * spent / max(1, frames), "cuts_found": cuts,
+            "pan_check_ms": 1000 * float(np.median(pan)) if pan else 0.0}
 
 
 def _median_run(fn, repeat: int) -> Timing:
@@ -254,10 +261,9 @@ def run_bench(models: list[str] | None = None, pipeline_model: str | None = None
             "ratio_vs_decode": pipe_s / decode_s, "fps_vs_decode": decode_s / pipe_s,
             "realtime_factor": c.duration_s / pipe_s, **cpu_figures(decode, pipe, c.frames),
         }
-        cut_ms, cuts = time_scene_cut(c.path)
-        result["scene_cut"] = {"ms_per_frame": cut_ms, "cuts_found": cuts,
-                               "share_of_pipeline_frame": cut_ms / (1000 * pipe_s / c.frames),
-                               "share_of_decode_frame": cut_ms / (1000 * decode_s / c.frames)}
+        cut = result["scene_cut"] = time_scene_cut(c.path)
+        cut["share_of_pipeline_frame"] = cut["ms_per_frame"] / (1000 * pipe_s / c.frames)
+        cut["share_of_decode_frame"] = cut["ms_per_frame"] / (1000 * decode_s / c.frames)
         sizes = mask_sizes(track, c.duration_s, work)
         sizes["video_bytes_per_min"] = c.path.stat().st_size * 60.0 / c.duration_s
         sizes["dmask_vs_video"] = sizes["dmask_bytes_per_min"] / sizes["video_bytes_per_min"]
@@ -413,7 +419,8 @@ def format_table(r: dict) -> str:
               f"{p['decode_cpu_ms_per_frame']:.2f} ms ({p['decode_cores_busy']:.2f} cores busy): CPU x{p['cpu_vs_decode']:.2f}, "
               f"cores busy x{p['cores_busy_vs_decode']:.2f} of decode-only",
               f"scene-cut detector: {s['ms_per_frame']:.3f} ms/frame = {s['share_of_pipeline_frame']:.1%} of a "
-              f"pipeline frame ({s['cuts_found']} cuts found)",
+              f"pipeline frame ({s['cuts_found']} cuts found), +{s['pan_check_ms']:.3f} ms on a frame whose plain "
+              f"SSIM is low (the pan check)",
               f"per minute of video: .dmask {_kb(z['dmask_bytes_per_min'])} "
               f"({z['dmask_vs_video']:.1%} of the H.264 clip, {_kb(z['video_bytes_per_min'])}), "
               f".webmask {_kb(z.get('webmask_bytes_per_min'))}, Bilibili sample .webmask "
@@ -448,6 +455,7 @@ Model latency (`predict` on one 720p frame, median of {r['latency_runs']} timed 
 | whole pipeline ({p['model']}, `segment_video` to a .dmask), fps | {p['fps']:.1f} | decode only {p['decode_fps']:.1f} fps | time x{p['ratio_vs_decode']:.2f}, fps x{p['fps_vs_decode']:.2f} |
 | CPU per frame (all threads), ms | {p['cpu_ms_per_frame']:.2f}, {p['cores_busy']:.2f} cores busy | decode only {p['decode_cpu_ms_per_frame']:.2f}, {p['decode_cores_busy']:.2f} cores busy | CPU x{p['cpu_vs_decode']:.2f}, cores busy x{p['cores_busy_vs_decode']:.2f} |
 | scene-cut detector, ms/frame | {s['ms_per_frame']:.3f} | pipeline {1000 * p['seconds'] / p['frames']:.2f} ms/frame | {s['share_of_pipeline_frame']:.1%} |
+| scene-cut pan check, ms on a low-SSIM frame | {s['pan_check_ms']:.3f} | pipeline {1000 * p['seconds'] / p['frames']:.2f} ms/frame | {s['pan_check_ms'] / (1000 * p['seconds'] / p['frames']):.1%} |
 | .dmask per minute | {_kb(z['dmask_bytes_per_min'])} | H.264 clip {_kb(z['video_bytes_per_min'])} | {z['dmask_vs_video']:.1%} |
 | .webmask per minute | {_kb(web)} | Bilibili sample {_kb(bili)} | {'-' if 'webmask_vs_bilibili' not in z else f"{z['webmask_vs_bilibili']:.2f}"} |
 

@@ -156,6 +156,75 @@ export function ssim(a, b, width, height) {
   return sum / n;
 }
 
+// Discrete Fourier transform of complex rows (re, im: n values each, stride 1) or columns; naive, as the
+// thumbnail is 64x36 and this runs only when the plain SSIM is low.
+function dft(re, im, n, count, stride, step, inverse) {
+  const outRe = new Float64Array(n), outIm = new Float64Array(n);
+  const sign = inverse ? 1 : -1;
+  for (let c = 0; c < count; c++) {
+    const base = c * stride;
+    for (let k = 0; k < n; k++) {
+      let sr = 0, si = 0;
+      for (let t = 0; t < n; t++) {
+        const angle = (sign * 2 * Math.PI * k * t) / n;
+        const cos = Math.cos(angle), sin = Math.sin(angle);
+        const xr = re[base + t * step], xi = im[base + t * step];
+        sr += xr * cos - xi * sin;
+        si += xr * sin + xi * cos;
+      }
+      outRe[k] = sr;
+      outIm[k] = si;
+    }
+    for (let k = 0; k < n; k++) {
+      re[base + k * step] = outRe[k];
+      im[base + k * step] = outIm[k];
+    }
+  }
+}
+
+function fft2(re, im, width, height, inverse) {
+  dft(re, im, width, height, width, 1, inverse); // rows
+  dft(re, im, height, width, 1, width, inverse); // columns
+}
+
+// temporal.py's pan_shift: [dx, dy] in whole pixels with b(x, y) ~ a(x - dx, y - dy), the integer peak of the
+// phase correlation; shifts past half the picture read as negative.
+export function panShift(a, b, width, height) {
+  const n = width * height;
+  const aRe = Float64Array.from(a), aIm = new Float64Array(n);
+  const bRe = Float64Array.from(b), bIm = new Float64Array(n);
+  fft2(aRe, aIm, width, height, false);
+  fft2(bRe, bIm, width, height, false);
+  const re = new Float64Array(n), im = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const cr = bRe[i] * aRe[i] + bIm[i] * aIm[i]; // b * conj(a)
+    const ci = bIm[i] * aRe[i] - bRe[i] * aIm[i];
+    const mag = Math.max(Math.hypot(cr, ci), 1e-9);
+    re[i] = cr / mag;
+    im[i] = ci / mag;
+  }
+  fft2(re, im, width, height, true);
+  let best = 0;
+  for (let i = 1; i < n; i++) if (re[i] > re[best]) best = i;
+  const x = best % width, y = Math.floor(best / width);
+  return [x > Math.floor(width / 2) ? x - width : x, y > Math.floor(height / 2) ? y - height : y];
+}
+
+function region(img, width, x0, y0, w, h) {
+  const out = new Float32Array(w * h);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) out[y * w + x] = img[(y0 + y) * width + x0 + x];
+  return out;
+}
+
+// temporal.py's aligned_ssim: SSIM over the part both thumbnails show once the pan between them is undone.
+export function alignedSsim(a, b, width, height) {
+  const [x, y] = panShift(a, b, width, height);
+  if (Math.abs(x) >= Math.floor(width / 2) || Math.abs(y) >= Math.floor(height / 2)) return -1;
+  const w = width - Math.abs(x), h = height - Math.abs(y);
+  return ssim(region(a, width, Math.max(0, -x), Math.max(0, -y), w, h),
+              region(b, width, Math.max(0, x), Math.max(0, y), w, h), w, h);
+}
+
 export class SceneCutDetector {
   constructor(threshold = 0.4) {
     this.threshold = threshold;
@@ -171,6 +240,10 @@ export class SceneCutDetector {
       return false;
     }
     this.lastScore = ssim(previous, thumb, THUMB_WIDTH, THUMB_HEIGHT);
+    if (this.lastScore < this.threshold) {
+      // a fast camera pan moves the whole picture, a cut changes it (temporal.py's SceneCutDetector)
+      this.lastScore = Math.max(this.lastScore, alignedSsim(previous, thumb, THUMB_WIDTH, THUMB_HEIGHT));
+    }
     return this.lastScore < this.threshold;
   }
 
