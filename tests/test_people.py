@@ -222,6 +222,30 @@ def test_keypoints_only_tracking_keeps_the_ids_of_crossing_people(crossing):
     assert counts["matched"] > 0.5 * counts["truth"], counts
 
 
+def test_newcomer_turns_tried_by_the_keypoints_graph_change_nothing_but_the_cost(crossing):
+    """The prober (no mask branch, no mirror) gives the same presence and landmarks as the masked landmarker, so
+    every track starts as before, with the same ids and masks; the masked graph segments fewer crops."""
+    from danmask.runtime import load_model
+    from danmask.video import iter_frames
+
+    runs = {}
+    for probe in (True, False):
+        model = load_model("person-track")
+        tracker = model.tracker
+        if not probe:
+            tracker.prober = None
+        crops = [0]
+        run = tracker.landmarker.run
+        tracker.landmarker.run = lambda rgb, rois: (crops.__setitem__(0, crops[0] + len(rois)), run(rgb, rois))[1]
+        frames = [[(p.id, p.mask) for p in (model.track(f.rgb, f.time, (90, 160)), model.people)[1]]
+                  for f in iter_frames(crossing.path)]
+        runs[probe] = frames, crops[0]
+    (fast, fast_crops), (slow, slow_crops) = runs[True], runs[False]
+    assert [[i for i, _ in f] for f in fast] == [[i for i, _ in f] for f in slow]
+    assert max(np.abs(a - b).max() for f, g in zip(fast, slow) for (_, a), (_, b) in zip(f, g)) < 1e-3
+    assert fast_crops <= slow_crops - 4  # at least one newcomer's four turns went to the prober
+
+
 def test_the_cap_limits_how_many_people_are_followed(crossing):
     assert max(len(people) for _, people in _tracked(crossing, max_people=1)) == 1
 

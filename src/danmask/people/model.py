@@ -38,7 +38,8 @@ class PersonTrackModel:
         parts = spec.extra["parts"]
         self.tracker = PersonTracker(PersonDetector(parts["detector"], threads, device),
                                      PoseLandmarker(parts["landmarker"], threads, device,
-                                                    flip=bool(spec.extra.get("flip", False))), config)
+                                                    flip=bool(spec.extra.get("flip", False))), config,
+                                     prober=PoseLandmarker(parts["keypoints"], threads, device))
         self.people: list[PersonMask] = []
 
     def reset(self) -> None:

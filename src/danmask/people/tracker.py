@@ -108,8 +108,11 @@ class PersonTracker:
     """Stateful per video, like `Segmenter`: `step(rgb, t)` per displayed frame, `reset()` at cuts and seeks."""
 
     def __init__(self, detector: PersonDetector, landmarker: PoseLandmarker,
-                 config: TrackerConfig | None = None) -> None:
-        self.detector, self.landmarker = detector, landmarker
+                 config: TrackerConfig | None = None, prober: PoseLandmarker | None = None) -> None:
+        """`prober`: the same pose graph without its mask branch, for the four turns a newcomer's crop is tried
+        at, where only presence and landmarks count (a third of the cost of a masked, mirrored pass); without
+        it the landmarker tries them."""
+        self.detector, self.landmarker, self.prober = detector, landmarker, prober
         self.config = config or TrackerConfig()
         self.people: list[Person] = []
         self._next_id = 1
@@ -215,7 +218,7 @@ class PersonTracker:
         can look like a person at several turns, but only the right one aligns."""
         base = Roi.from_box(*det.box)
         size = rgb.shape[:2]
-        tries = self.landmarker.run(rgb, [Roi(base.cx, base.cy, base.size, a) for a in TURNS])
+        tries = (self.prober or self.landmarker).run(rgb, [Roi(base.cx, base.cy, base.size, a) for a in TURNS])
         # upright first when it holds a person at all (the alignment then corrects a lean); else the likeliest turn
         order = sorted(tries, key=lambda r: (r.roi.angle != 0.0 or r.presence < self.config.min_presence,
                                              -r.presence))
@@ -237,6 +240,10 @@ class PersonTracker:
         """No turn aligned (a body the landmarks cannot follow: mid-spin, upside down): start from the detector's
         crop at its most person-like turn. The track may be lost again next frame, which only costs a detection;
         leaving the person out costs the viewer the main person."""
+        if best.presence < self.config.min_presence:
+            return None
+        if self.prober is not None:
+            best = self.landmarker(rgb, best.roi)  # the prober's mask is a silhouette: segment the crop for real
         box = mask_box(best) if best.presence >= self.config.min_presence else None
         colours = colour_histogram(rgb, best) if box is not None else None
         if colours is None:
