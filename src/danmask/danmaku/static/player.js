@@ -380,6 +380,7 @@ function bindPeople(track) {
 // tracked id in the person layers); a click where nobody is says so.
 async function protectClicked(event, track, boxes) {
   if (!video.paused) return;
+  event.preventDefault(); // picking a person: Chromium's native controls would otherwise start playback on this click
   const rect = video.getBoundingClientRect();
   const x = Math.floor(((event.clientX - rect.left) / rect.width) * track.width);
   const y = Math.floor(((event.clientY - rect.top) / rect.height) * track.height);
