@@ -64,6 +64,19 @@ def person_frame(shape: tuple[int, int] = (180, 320), seed: int = 0) -> tuple[np
     return _paint(_background(h, w, seed), _PERSON_RGB[0], w * 0.3)
 
 
+def pan_frames(new_picture: int = 4, seed: int = 3) -> list[np.ndarray]:
+    """A camera sweeping across one scene at 1/8 of the frame's width per frame (a runner filmed at 15 frames/s:
+    every pixel moves), 8 frames, then `new_picture` frames of an unrelated picture panned the same way. RGB uint8
+    (360, 640, 3); the only scene cut is at index 8."""
+    rng = np.random.default_rng(seed)
+    scene = cv2.GaussianBlur(rng.uniform(0, 255, (360, 1600, 3)).astype(np.float32), (0, 0), 6)
+    scene = cv2.normalize(scene, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+    other = scene[:, ::-1][::-1]
+    frames = [scene[:, x:x + 640] for x in range(0, 640, 80)] + [other[:, x:x + 640]
+                                                                 for x in range(0, 80 * new_picture, 80)]
+    return [np.ascontiguousarray(f) for f in frames]
+
+
 def make_video(
     path: str | Path,
     frames: int = 60,

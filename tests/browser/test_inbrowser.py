@@ -20,7 +20,7 @@ from danmask.danmaku.player import PlayerContent, PlayerServer
 from danmask.errors import ModelError
 from danmask.runtime import FAST_MODEL, load_model
 from danmask.runtime.zoom import ZoomSettings, crop_region, mask_box, paste_crop, pixel_bounds
-from danmask.synthetic import make_video, person_frame
+from danmask.synthetic import make_video, pan_frames, person_frame
 from danmask.temporal import (JitterFilter, SceneCutDetector, StillDetector, aligned_ssim, pan_shift, smooth_edges,
                               thumbnail)
 
@@ -86,12 +86,7 @@ def moving_masks(n: int, shape: tuple[int, int] = (144, 256), seed: int = 0) -> 
 def test_pan_is_no_cut_in_js_either(page):
     """A camera sweeping across one scene, then a new picture: temporal.js finds the same pan shifts, aligned SSIM
     and cut decisions as temporal.py (no cut during the pan, one at the new picture)."""
-    rng = np.random.default_rng(3)
-    scene = cv2.GaussianBlur(rng.uniform(0, 255, (360, 1600, 3)).astype(np.float32), (0, 0), 6)
-    scene = cv2.normalize(scene, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
-    other = np.ascontiguousarray(scene[:, ::-1][::-1])
-    frames = [scene[:, x:x + 640] for x in range(0, 640, 80)] + [other[:, x:x + 640] for x in range(0, 240, 80)]
-    thumbs = [thumbnail(np.ascontiguousarray(f)) for f in frames]
+    thumbs = [thumbnail(f) for f in pan_frames(new_picture=3)]
     cuts = SceneCutDetector()
     py = {"cut": [cuts.update(t) for t in thumbs],
           "shift": [list(map(int, pan_shift(a, b))) for a, b in zip(thumbs, thumbs[1:])],
