@@ -163,6 +163,26 @@ def test_keypoints_graph_gives_the_full_graphs_landmarks_and_a_body_shaped_silho
     assert box_iou(_box(drawn), _box(gt)) > 0.6
 
 
+def test_only_the_first_crops_asked_for_are_segmented_mirrored_too(parts):
+    """A crowd costs one pass per person, not two: the tracker asks a mirroring landmarker to mirror only its most
+    salient people, who come first. Those get the mirrored average; the rest exactly the plain pass."""
+    from danmask.people.landmarks import PoseLandmarker
+
+    rgb, gt = davis_frame("parkour", 0)
+    ys, xs = np.nonzero(gt)
+    base = Roi.from_box(xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+    rois = [base, Roi(base.cx + 20, base.cy, base.size * 1.2, 0.0), Roi(base.cx, base.cy - 15, base.size, 0.3)]
+    mirroring, plain = PoseLandmarker(parts["landmarker"], flip=True), PoseLandmarker(parts["landmarker"])
+    everyone, first, unmirrored = mirroring.run(rgb, rois), mirroring.run(rgb, rois, 1), plain.run(rgb, rois)
+    assert np.abs(first[0].mask - everyone[0].mask).max() < 1e-4
+    assert np.abs(first[0].mask - unmirrored[0].mask).max() > 1e-3  # the mirrored pass did change it
+    for a, b, c in zip(first[1:], unmirrored[1:], everyone[1:]):
+        assert np.abs(a.mask - b.mask).max() < 1e-4 and np.abs(a.mask - c.mask).max() > 1e-3
+    assert all(abs(a.presence - b.presence) < 1e-4 and np.abs(a.landmarks - b.landmarks).max() < 1e-2
+               for a, b in zip(first, unmirrored))
+    assert [r.roi for r in mirroring.run(rgb, rois, 0)] == rois
+
+
 def _box(mask: np.ndarray) -> tuple[int, int, int, int]:
     ys, xs = np.nonzero(mask)
     return xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
@@ -236,7 +256,7 @@ def test_newcomer_turns_tried_by_the_keypoints_graph_change_nothing_but_the_cost
             tracker.prober = None
         crops = [0]
         run = tracker.landmarker.run
-        tracker.landmarker.run = lambda rgb, rois: (crops.__setitem__(0, crops[0] + len(rois)), run(rgb, rois))[1]
+        tracker.landmarker.run = lambda rgb, rois, *a: (crops.__setitem__(0, crops[0] + len(rois)), run(rgb, rois, *a))[1]
         frames = [[(p.id, p.mask) for p in (model.track(f.rgb, f.time, (90, 160)), model.people)[1]]
                   for f in iter_frames(crossing.path)]
         runs[probe] = frames, crops[0]

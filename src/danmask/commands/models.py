@@ -8,9 +8,9 @@ import json
 GUIDE = """\
 Which to pick:
   default (person-track)  the most accurate masks: people found, followed and segmented one by one, with ids;
-                          about 9-18 frames per second for one person on two CPU cores (each person's crop
-                          is segmented twice, as is and mirrored). For files, catalogs (`segment`, `render`,
-                          `play`, `demo`).
+                          about 9-18 frames per second for one person on two CPU cores (the two most
+                          salient people's crops are segmented twice, as is and mirrored). For files,
+                          catalogs (`segment`, `render`, `play`, `demo`).
   {fast}  one small network, a few ms per frame, on a crop around the people it found
                           (the whole frame every 0.5 s): live streams, cameras, the browser, phones. No ids.
 Others are for comparison and research; peers need the mediapipe extra.

@@ -59,23 +59,26 @@ class PoseLandmarker:
     def __call__(self, rgb: np.ndarray, roi: Roi) -> PoseResult:
         return self.run(rgb, [roi])[0]
 
-    def run(self, rgb: np.ndarray, rois: list[Roi]) -> list[PoseResult]:
-        """All ROIs of a frame in one batch (one session call, less overhead per person)."""
+    def run(self, rgb: np.ndarray, rois: list[Roi], mirrored: int | None = None) -> list[PoseResult]:
+        """All ROIs of a frame in one batch (one session call, less overhead per person). With `flip`, the first
+        `mirrored` crops (default all) are also segmented mirrored: the caller puts those that matter first."""
         if not rois:
             return []
         batch = np.stack([crop(rgb, r, CROP_SIDE) for r in rois]).astype(np.float32)
         batch = batch.transpose(0, 3, 1, 2) * np.float32(1.0 / 255.0)
         n = len(rois)
-        if self.flip:
-            batch = np.concatenate([batch, batch[:, :, :, ::-1]])
+        m = min(n, n if mirrored is None else max(mirrored, 0)) if self.flip else 0
+        if m:
+            batch = np.concatenate([batch, batch[:m, :, :, ::-1]])
         if self.masks:
             lms, pres, masks = self.session.run(["landmarks", "presence", "mask"], {"src": batch})
             masks = masks[:, 0]
         else:
             lms, pres = self.session.run(["landmarks", "presence"], {"src": batch})
             masks = [silhouette(lm[BODY, :2], _sigmoid(lm[BODY, 3])) for lm in lms]
-        if self.flip:
-            lms, pres, masks = lms[:n], pres[:n], (masks[:n] + masks[n:, :, ::-1]) * np.float32(0.5)
+        if m:
+            masks = np.concatenate([(masks[:m] + masks[n:, :, ::-1]) * np.float32(0.5), masks[m:n]])
+            lms, pres = lms[:n], pres[:n]
         out = []
         for roi, lm, p, m in zip(rois, lms, pres, masks):
             out.append(PoseResult(roi, float(p[0]), roi.to_frame(lm[:, :2].astype(np.float64), CROP_SIDE),

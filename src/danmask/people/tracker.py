@@ -60,6 +60,7 @@ class TrackerConfig:
     max_appearance_change: float = 0.5  # colour-histogram distance above this: it is someone else now
     duplicate_overlap: float = 0.5  # two tracks whose masks share this much of the smaller one are one person
     match_iou: float = 0.3  # a detection overlapping a track this much is that track's person
+    mirrored_people: int = 2  # with a mirroring landmarker, only this many most salient people get the second pass
     salience: SalienceRule = SalienceRule()
 
     def __post_init__(self) -> None:
@@ -148,8 +149,8 @@ class PersonTracker:
 
     def _follow(self, rgb: np.ndarray) -> tuple[list[Person], bool]:
         """Run everyone tracked in their predicted crop; (those still there, whether anyone was lost)."""
-        tracked = self.people
-        results = self.landmarker.run(rgb, [p.next_roi for p in tracked])
+        tracked = sorted(self.people, key=lambda p: -p.score)  # most salient first: they get the mirrored pass
+        results = self.landmarker.run(rgb, [p.next_roi for p in tracked], self.config.mirrored_people)
         kept = [p for p, r in zip(tracked, results) if self._accept(p, rgb, r)]
         return kept, len(kept) < len(tracked)
 
