@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from glob import glob
 from pathlib import Path
 
@@ -106,7 +107,7 @@ def test_writes_need_the_token_and_uploads_must_be_videos(server, clip):
 def raw_post(server: Server, headers: dict, chunks: list[bytes], length: int | None = None) -> bytes:
     """POST /v1/videos by hand, sending what the server still reads, then its answer (a refusal may come before
     the body is all sent, which urllib reports as a broken pipe)."""
-    head = [f"POST /v1/videos HTTP/1.1", f"Host: 127.0.0.1:{server.port}", f"Authorization: Bearer {TOKEN}",
+    head = ["POST /v1/videos HTTP/1.1", f"Host: 127.0.0.1:{server.port}", f"Authorization: Bearer {TOKEN}",
             *(f"{k}: {v}" for k, v in headers.items()),
             f"Content-Length: {length}" if length is not None else "Transfer-Encoding: chunked"]
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
@@ -188,14 +189,16 @@ def postgres_url():
     PostgreSQL refuses to run as root)."""
     bindir = postgres_bin()
     root = Path(tempfile.mkdtemp(prefix="danmask-pg-"))
-    as_user = None
+    as_user: Callable[[], None] | None = None
     if os.geteuid() == 0:
         user = pwd.getpwnam("nobody")
         os.chown(root, user.pw_uid, user.pw_gid)
 
-        def as_user() -> None:
+        def drop_root() -> None:
             os.setgid(user.pw_gid)
             os.setuid(user.pw_uid)
+
+        as_user = drop_root
 
     port = free_port()
     run = dict(preexec_fn=as_user, capture_output=True, text=True, check=True, env={**os.environ, "LC_ALL": "C"})
