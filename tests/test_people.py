@@ -8,7 +8,7 @@ import math
 import cv2
 import numpy as np
 import pytest
-from _shared import davis_frame, davis_sprite
+from _shared import davis_frame, davis_sprite, shared_data
 
 from danmask.eval.metrics import identity_swaps, iou
 from danmask.people.assign import assign
@@ -268,6 +268,42 @@ def test_newcomer_turns_tried_by_the_keypoints_graph_change_nothing_but_the_cost
 
 def test_the_cap_limits_how_many_people_are_followed(crossing):
     assert max(len(people) for _, people in _tracked(crossing, max_people=1)) == 1
+
+
+def test_a_person_the_boxs_own_crop_misses_is_found_by_the_aligned_crop():
+    """A crouching skier (COCO 51712): in the detector box's square crop the pose graph gives presence 0.04 at
+    every turn, in the crop its landmarks align it gives 0.99. The track starts and the skier is segmented."""
+    from danmask.runtime import load_model
+
+    root = shared_data() / "coco-person"
+    rgb = cv2.imread(str(root / "images" / "000000051712.jpg"))
+    gt = cv2.imread(str(root / "masks" / "000000051712.png"), cv2.IMREAD_GRAYSCALE)
+    if rgb is None or gt is None:
+        pytest.skip("COCO 51712 is not in the shared data")
+    model = load_model("person-track")
+    mask = model.predict(cv2.cvtColor(rgb, cv2.COLOR_BGR2RGB)) >= 0.5
+    assert [p.salient for p in model.people] == [True] and iou(mask, gt > 127) > 0.8
+
+
+def test_false_detections_cost_no_aligned_pass():
+    """DAVIS libby (a dog, no person): the detector reports a person on some frames, but no turn of its box holds
+    one (presence < MIN_PROBE), so the masked graph never runs and nobody is tracked."""
+    from danmask.runtime import load_model
+
+    model = load_model("person-track")
+    tracker = model.tracker
+    crops = {"masked": 0, "probed": 0}
+
+    def counting(part: str, run):
+        return lambda rgb, rois, *a: (crops.__setitem__(part, crops[part] + len(rois)), run(rgb, rois, *a))[1]
+
+    tracker.landmarker.run = counting("masked", tracker.landmarker.run)
+    tracker.prober.run = counting("probed", tracker.prober.run)
+    for i in range(0, 51, 3):
+        rgb, _ = davis_frame("libby", i)
+        model.track(rgb, i / 30.0)
+        assert model.people == []
+    assert crops["probed"] >= 4 and crops["masked"] == 0  # the detector did fire, on something that is no one
 
 
 def _scene(people: list[tuple[np.ndarray, np.ndarray, float, float, float]], shape=(360, 640)) -> np.ndarray:

@@ -31,6 +31,7 @@ EVICT_MARGIN = 2.0  # at the cap, a newcomer must be this many times as salient 
 OVERLAP_SCALE = 4  # masks are compared at a quarter of the frame's size: enough to tell one person from two
 APPEARANCE_MEMORY = 0.95
 MAX_TURN = math.radians(30)  # a new person's aligned crop must confirm its turn within this
+MIN_PROBE = 0.02  # a detector box whose best turn has less presence than this gets no aligned pass (docs/people.md)
 MAX_ROI_PER_BOX = 1.8  # a crop's side is at most this many times the long side of the person's mask box  # per frame: a person's look is learnt slowly, so a gradual takeover still shows
 
 
@@ -216,7 +217,9 @@ class PersonTracker:
         """A new track from a detector box. The box's crop is tried upright and turned by 90, 180 and 270 degrees
         (a breakdancer on their head is still a person); the most person-like turns, in order, place a
         body-aligned crop, and the first whose aligned crop still holds a person starts the track. A close-up
-        can look like a person at several turns, but only the right one aligns."""
+        can look like a person at several turns, but only the right one aligns. The box's own crop can miss the
+        person the aligned one finds (a crouching skier: presence 0.04 in the box's crop, 0.99 aligned), so the
+        two likeliest turns are aligned even when neither holds a person, unless both are near zero."""
         base = Roi.from_box(*det.box)
         size = rgb.shape[:2]
         tries = (self.prober or self.landmarker).run(rgb, [Roi(base.cx, base.cy, base.size, a) for a in TURNS])
@@ -224,8 +227,8 @@ class PersonTracker:
         order = sorted(tries, key=lambda r: (r.roi.angle != 0.0 or r.presence < self.config.min_presence,
                                              -r.presence))
         for turned in order[:2]:
-            if turned.presence < self.config.min_presence:
-                break
+            if turned.presence < MIN_PROBE:
+                break  # no person at any turn: a false detection (a car, a dog), not worth an aligned pass
             aligned = self._next_roi(turned, det.box, size)
             result = self.landmarker(rgb, aligned)
             box = mask_box(result) if result.presence >= self.config.min_presence else None
