@@ -270,19 +270,21 @@ def test_the_cap_limits_how_many_people_are_followed(crossing):
     assert max(len(people) for _, people in _tracked(crossing, max_people=1)) == 1
 
 
-def test_a_person_the_boxs_own_crop_misses_is_found_by_the_aligned_crop():
-    """A crouching skier (COCO 51712): in the detector box's square crop the pose graph gives presence 0.04 at
-    every turn, in the crop its landmarks align it gives 0.99. The track starts and the skier is segmented."""
+@pytest.mark.parametrize("image, least_iou", [("000000051712", 0.8), ("000000214704", 0.6)])
+def test_a_person_the_boxs_own_crop_misses_is_found_by_the_aligned_crop(image, least_iou):
+    """COCO stills whose detector box frames the person badly for the pose graph: a crouching skier (51712:
+    presence 0.04 at best in the box's crop, 0.99 aligned) and a man seen from the waist up (214704: 0.00 upright,
+    0.11 at best turned, 0.70 aligned upright). The track starts and the person is segmented."""
     from danmask.runtime import load_model
 
     root = shared_data() / "coco-person"
-    rgb = cv2.imread(str(root / "images" / "000000051712.jpg"))
-    gt = cv2.imread(str(root / "masks" / "000000051712.png"), cv2.IMREAD_GRAYSCALE)
+    rgb = cv2.imread(str(root / "images" / f"{image}.jpg"))
+    gt = cv2.imread(str(root / "masks" / f"{image}.png"), cv2.IMREAD_GRAYSCALE)
     if rgb is None or gt is None:
-        pytest.skip("COCO 51712 is not in the shared data")
+        pytest.skip(f"COCO {image} is not in the shared data")
     model = load_model("person-track")
     mask = model.predict(cv2.cvtColor(rgb, cv2.COLOR_BGR2RGB)) >= 0.5
-    assert [p.salient for p in model.people] == [True] and iou(mask, gt > 127) > 0.8
+    assert [p.salient for p in model.people] == [True] and iou(mask, gt > 127) > least_iou
 
 
 def test_false_detections_cost_no_aligned_pass():

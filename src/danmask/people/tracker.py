@@ -215,20 +215,22 @@ class PersonTracker:
 
     def _start(self, rgb: np.ndarray, det: Detection, t: float) -> Person | None:
         """A new track from a detector box. The box's crop is tried upright and turned by 90, 180 and 270 degrees
-        (a breakdancer on their head is still a person); the most person-like turns, in order, place a
-        body-aligned crop, and the first whose aligned crop still holds a person starts the track. A close-up
-        can look like a person at several turns, but only the right one aligns. The box's own crop can miss the
-        person the aligned one finds (a crouching skier: presence 0.04 in the box's crop, 0.99 aligned), so the
-        two likeliest turns are aligned even when neither holds a person, unless both are near zero."""
+        (a breakdancer on their head is still a person); the most person-like turn, then upright (else the next
+        likeliest), place a body-aligned crop, and the first whose aligned crop still holds a person starts the
+        track. A close-up can look like a person at several turns, but only the right one aligns. The box's own
+        crop can miss the person the aligned one finds (a crouching skier: presence 0.04 in the box's crop, 0.99
+        aligned; a man filmed from the waist up: 0.00 upright, 0.70 aligned upright), so both are aligned even
+        when neither holds a person, unless no turn has any presence at all (a false detection)."""
         base = Roi.from_box(*det.box)
         size = rgb.shape[:2]
         tries = (self.prober or self.landmarker).run(rgb, [Roi(base.cx, base.cy, base.size, a) for a in TURNS])
         # upright first when it holds a person at all (the alignment then corrects a lean); else the likeliest turn
         order = sorted(tries, key=lambda r: (r.roi.angle != 0.0 or r.presence < self.config.min_presence,
                                              -r.presence))
-        for turned in order[:2]:
-            if turned.presence < MIN_PROBE:
-                break  # no person at any turn: a false detection (a car, a dog), not worth an aligned pass
+        if order[0].presence < MIN_PROBE:
+            return None  # no person at any turn: a false detection (a car, a dog), not worth an aligned pass
+        upright = tries[TURNS.index(0.0)]
+        for turned in (order[0], upright if order[0] is not upright else order[1]):
             aligned = self._next_roi(turned, det.box, size)
             result = self.landmarker(rgb, aligned)
             box = mask_box(result) if result.presence >= self.config.min_presence else None
