@@ -337,3 +337,48 @@ def test_at_the_cap_a_far_more_salient_newcomer_takes_the_place():
             assert first.box[0] > 0.75 * 640  # the small person at the right edge
     (main,) = model.tracker.people
     assert main.id != first.id and main.box[0] < 0.5 * 640 and main.salient
+
+
+def _write_video(path, frames: list[np.ndarray], fps: int = 30) -> None:
+    from fractions import Fraction
+
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.height, stream.width = frames[0].shape[:2]
+        stream.pix_fmt, stream.time_base = "yuv420p", Fraction(1, fps)
+        for i, rgb in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+def test_segment_everyone_and_max_people_flags(tmp_path, capsys):
+    """`danmask segment` protects the salient people by default: a small passer-by at the edge beside the main
+    person is not even followed. --everyone follows and protects both; --max-people 1 keeps the main one; a
+    whole-frame model refuses the flags in one line."""
+    from danmask.cli import main
+    from danmask.trackreader import TrackReader
+
+    small, big = davis_sprite("parkour", 0), davis_sprite("dance-twirl", 0)
+    frame = _scene([(*big, 0.9, 0.5, 0.97), (*small, 0.3, 0.9, 0.95)])
+    video = tmp_path / "two.mp4"
+    _write_video(video, [frame] * 12)
+    found = {}
+    for name, flags in (("default", []), ("everyone", ["--everyone"]), ("one", ["--everyone", "--max-people", "1"])):
+        out = tmp_path / f"{name}.dmask"
+        assert main(["segment", str(video), "-o", str(out), "-q", *flags]) == 0
+        with TrackReader(out) as track:
+            found[name] = [(p.salient, int((p.mask > 127).sum())) for p in track.people_at(len(track) - 1)]
+    assert len(found["default"]) == 1 and found["default"][0][0]
+    assert len(found["everyone"]) == 2 and all(salient for salient, _ in found["everyone"])
+    assert len(found["one"]) == 1 and found["one"][0][1] == max(px for _, px in found["everyone"])
+    capsys.readouterr()
+    assert main(["segment", str(video), "-o", str(tmp_path / "x.dmask"), "-q", "--model", "mpft-cpu",
+                 "--everyone"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "tracks people" in err and "\n" not in err

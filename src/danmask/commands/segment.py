@@ -41,6 +41,7 @@ examples:
   danmask export clip.dmask --format webmask -o clip.webmask  # then ship it with the video
   danmask segment clip.mp4 -o clip.dmask --keyframe 0:dancer.png --keyframe 4.2s:dancer-later.png
   danmask segment clip.mp4 -o clip.dmask --refine 2           # person-track, then two refinement passes
+  danmask segment crowd.mp4 -o crowd.dmask --everyone --max-people 8   # protect everyone, not the salient few
 """
 
 
@@ -64,9 +65,33 @@ def register(subparsers) -> None:
     p.add_argument("--refine-fuse", choices=("fill", "mean"), default="fill",
                    help="with --refine: fill lost frames only, or also average every frame with the propagated "
                         "mask (default: %(default)s)")
+    p.add_argument("--everyone", action="store_true",
+                   help="protect every person the model follows, not only the salient ones (the people in focus: "
+                        "size, centrality, time on screen; docs/people.md). Models that track people only")
+    p.add_argument("--max-people", type=int_between(1, 32), metavar="N",
+                   help="follow at most N people at once, most salient first (person-track's default is 4: time "
+                        "per frame grows with each, see BENCHMARKS.md)")
     p.add_argument("--json", action="store_true", help="print one JSON object with the run's numbers")
     add_quiet(p)
     p.set_defaults(func=run)
+
+
+def people_model(name: str, args: argparse.Namespace):
+    """The model `name`, loaded, its person tracker set by --everyone and --max-people."""
+    from dataclasses import replace
+
+    from ..errors import DanmaskError
+    from ..runtime import load_model
+
+    model = load_model(name, threads=args.threads, device=args.device)
+    tracker = getattr(model, "tracker", None)
+    if tracker is None:
+        raise DanmaskError(f"--everyone and --max-people need a model that tracks people, such as person-track; "
+                           f"{name} segments whole frames")
+    config = tracker.config
+    tracker.config = replace(config, max_people=args.max_people or config.max_people,
+                             salience=replace(config.salience, everyone=config.salience.everyone or args.everyone))
+    return model
 
 
 def run(args: argparse.Namespace) -> int:
@@ -84,11 +109,15 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     if args.keyframe and args.refine is not None:
         raise DanmaskError("--keyframe and --refine do not go together: key frames are either given or chosen")
+    people = args.everyone or args.max_people is not None
+    if people and args.keyframe and args.follow == "memory":
+        raise DanmaskError("--everyone and --max-people choose whom a model follows; --follow memory uses no model")
+    seg_model = people_model(model, args) if people else model
     try:
         if args.refine is not None:
             from ..vos.refine import refine_video
 
-            track = refine_video(args.video, output=args.output, model=model, passes=args.refine,
+            track = refine_video(args.video, output=args.output, model=seg_model, passes=args.refine,
                                  fuse=args.refine_fuse, progress=not args.quiet, stats=stats, reports=passes,
                                  **segmentation_options(args))
             model = f"{model} + {args.refine} refinement pass{'es' if args.refine > 1 else ''}"
@@ -105,10 +134,10 @@ def run(args: argparse.Namespace) -> int:
             from ..vos.keyframes import parse_keyframe
 
             track = follow_video(args.video, [parse_keyframe(k) for k in args.keyframe], output=args.output,
-                                 model=model, progress=not args.quiet, **segmentation_options(args))
+                                 model=seg_model, progress=not args.quiet, **segmentation_options(args))
             model = f"{model} people following key frames"
         else:
-            track = segment_video(args.video, model, output=args.output, progress=not args.quiet, stats=stats,
+            track = segment_video(args.video, seg_model, output=args.output, progress=not args.quiet, stats=stats,
                                   **segmentation_options(args))
     except VideoError as exc:
         partial = getattr(exc, "partial_track", None)

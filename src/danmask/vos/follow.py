@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import DanmaskError
 from ..eval.vos_methods import pick_indices
+from ..runtime import SegModel
 from .keyframes import Keyframe, check_keyframes, match_keyframe
 
 Choice = dict[int, tuple[int, int]]  # object id -> (person id, 0 for nobody; frames from its key frame)
@@ -72,8 +73,9 @@ def decide(forward: Choice, backward: Choice) -> dict[int, int]:
     return {obj: (pid if taken.get(pid) == obj else 0) for obj, (pid, _) in best.items()}
 
 
-def follow_video(path: str | Path, keyframes: list[Keyframe], *, output: str | Path, model: str = "person-track",
-                 threads: int = 1, device: str = "auto", config=None, mask_size: tuple[int, int] | None = None,
+def follow_video(path: str | Path, keyframes: list[Keyframe], *, output: str | Path,
+                 model: SegModel | str = "person-track", threads: int = 1, device: str = "auto", config=None,
+                 mask_size: tuple[int, int] | None = None,
                  progress: bool | Callable[[int, int | None], object] = False):
     """The key frames' objects followed by `model`'s tracked people into a `.dmask` at `output` (person layers: the
     objects' ids); returns its TrackReader.
@@ -96,7 +98,8 @@ def follow_video(path: str | Path, keyframes: list[Keyframe], *, output: str | P
         with segment_to_scratch(path, model, Path(scratch) / "people.dmask", threads=threads, device=device,
                                 config=config, mask_size=mask_size, progress=progress) as base:
             if not base.has_people:
-                raise DanmaskError(f"model {model} does not track people; --follow people needs one that does "
+                name = model if isinstance(model, str) else model.spec.name
+                raise DanmaskError(f"model {name} does not track people; --follow people needs one that does "
                                    "(person-track), or use --follow memory")
             size, used, keys = base.mask_size, set(), {}
             for index in range(len(base)):

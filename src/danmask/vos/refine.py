@@ -33,6 +33,7 @@ import cv2
 import numpy as np
 
 from ..eval.metrics import iou
+from ..runtime import SegModel
 from ..video import VideoFrame
 from .keyframes import propagate_frames
 
@@ -158,9 +159,9 @@ def _uint8(mask: np.ndarray) -> np.ndarray:
     return np.clip(mask * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
-def refine_video(path: str | Path, *, output: str | Path, model: str = "person-track", passes: int = 1,
-                 fuse: Fuse = "fill", every_s: float = EVERY_S, weights: str | Path | None = None, threads: int = 1,
-                 device: str = "auto", config=None, mask_size: tuple[int, int] | None = None,
+def refine_video(path: str | Path, *, output: str | Path, model: SegModel | str = "person-track",
+                 passes: int = 1, fuse: Fuse = "fill", every_s: float = EVERY_S, weights: str | Path | None = None,
+                 threads: int = 1, device: str = "auto", config=None, mask_size: tuple[int, int] | None = None,
                  progress: bool | Callable[[int, int | None], object] = False, stats=None,
                  reports: list[PassReport] | None = None):
     """`segment_video` with `model` (and `threads`, `device`, `config`, `mask_size`, `progress`, `stats`), then
