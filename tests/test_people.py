@@ -256,7 +256,8 @@ def test_newcomer_turns_tried_by_the_keypoints_graph_change_nothing_but_the_cost
             tracker.prober = None
         crops = [0]
         run = tracker.landmarker.run
-        tracker.landmarker.run = lambda rgb, rois, *a: (crops.__setitem__(0, crops[0] + len(rois)), run(rgb, rois, *a))[1]
+        tracker.landmarker.run = lambda rgb, rois, *a: (crops.__setitem__(0, crops[0] + len(rois)),
+                                                        run(rgb, rois, *a))[1]
         frames = [[(p.id, p.mask) for p in (model.track(f.rgb, f.time, (90, 160)), model.people)[1]]
                   for f in iter_frames(crossing.path)]
         runs[probe] = frames, crops[0]
@@ -382,3 +383,22 @@ def test_segment_everyone_and_max_people_flags(tmp_path, capsys):
                  "--everyone"]) == 2
     err = capsys.readouterr().err.strip()
     assert "tracks people" in err and "\n" not in err
+
+
+def test_render_everyone_protects_the_passer_by_too(tmp_path, capsys):
+    """`danmask render --everyone` burns the comments in behind both people; with a given --track it refuses."""
+    from danmask.cli import main
+
+    small, big = davis_sprite("parkour", 0), davis_sprite("dance-twirl", 0)
+    video = tmp_path / "two.mp4"
+    _write_video(video, [_scene([(*big, 0.9, 0.5, 0.97), (*small, 0.3, 0.9, 0.95)])] * 8)
+    comments = tmp_path / "c.xml"
+    comments.write_text('<i><d p="0,1,25,16777215">hello</d></i>', encoding="utf-8")
+    out = tmp_path / "out.mp4"
+    assert main(["render", str(video), "-c", str(comments), "-o", str(out), "-q", "--everyone",
+                 "--max-people", "2"]) == 0
+    assert "masks: person-track" in capsys.readouterr().out and out.stat().st_size > 0
+    assert main(["render", str(video), "-c", str(comments), "-o", str(out), "-q", "--track", str(tmp_path / "t.dmask"),
+                 "--everyone"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--track" in err and "\n" not in err

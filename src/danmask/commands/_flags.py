@@ -9,7 +9,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from ._argtypes import frame_size, int_at_least
+from ._argtypes import frame_size, int_at_least, int_between
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -82,3 +82,35 @@ def segmentation_options(args: argparse.Namespace) -> dict:
 
     return {"threads": args.threads, "device": args.device, "config": temporal_config_from_args(args),
             "mask_size": args.mask_size}
+
+
+def add_people(parser: argparse.ArgumentParser) -> None:
+    """Whom a people-tracking model follows and protects: `people_model` applies these flags."""
+    parser.add_argument("--everyone", action="store_true",
+                        help="protect every person the model follows, not only the salient ones (the people in "
+                             "focus: size, centrality, time on screen; docs/people.md). Models that track people only")
+    parser.add_argument("--max-people", type=int_between(1, 32), metavar="N",
+                        help="follow at most N people at once, most salient first (person-track's default is 4: "
+                             "time per frame grows with each, see BENCHMARKS.md)")
+
+
+def wants_people(args: argparse.Namespace) -> bool:
+    return bool(args.everyone or args.max_people is not None)
+
+
+def people_model(name: str, args: argparse.Namespace):
+    """The model `name`, loaded, its person tracker set by --everyone and --max-people."""
+    from dataclasses import replace
+
+    from ..errors import DanmaskError
+    from ..runtime import load_model
+
+    model = load_model(name, threads=args.threads, device=args.device)
+    tracker = getattr(model, "tracker", None)
+    if tracker is None:
+        raise DanmaskError(f"--everyone and --max-people need a model that tracks people, such as person-track; "
+                           f"{name} segments whole frames")
+    config = tracker.config
+    tracker.config = replace(config, max_people=args.max_people or config.max_people,
+                             salience=replace(config.salience, everyone=config.salience.everyone or args.everyone))
+    return model

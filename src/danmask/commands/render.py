@@ -5,7 +5,8 @@ import argparse
 import sys
 
 from ._argtypes import int_between
-from ._flags import add_output, add_quiet, add_segmentation, segmentation_options
+from ._flags import (add_output, add_people, add_quiet, add_segmentation, people_model, segmentation_options,
+                     wants_people)
 
 DESCRIPTION = """\
 Burn bullet comments (danmaku) into a video so that they pass behind the people in it.
@@ -42,6 +43,7 @@ def register(subparsers) -> None:
     add_layout_arguments(p)
     add_segmentation(p, "segmentation model when no --track is given (default: the runtime default, see "
                         "`danmask models`); this and the flags below apply to masks computed on the fly")
+    add_people(p)
     p.set_defaults(func=run)
 
 
@@ -49,13 +51,21 @@ def run(args: argparse.Namespace) -> int:
     from ..danmaku.comments import load_comments
     from ..danmaku.options import layout_config_from_args
     from ..danmaku.render import render_video
+    from ..errors import DanmaskError
+    from ..runtime import DEFAULT_MODEL
 
     config = layout_config_from_args(args)
     loaded = load_comments(args.comments)
     if not args.quiet:
         print(f"comments: {loaded.summary()}", file=sys.stderr)
     seg = segmentation_options(args)
-    result = render_video(args.video, loaded.comments, args.output, track=args.track, model=args.model,
+    model = args.model
+    if wants_people(args):
+        if args.track:
+            raise DanmaskError("--everyone and --max-people choose whom a model follows; with --track the masks are "
+                               "given (segment with them instead, or export --people all)")
+        model = people_model(args.model or DEFAULT_MODEL, args)
+    result = render_video(args.video, loaded.comments, args.output, track=args.track, model=model,
                           config=config, font=args.font, threads=seg["threads"], device=seg["device"],
                           temporal=seg["config"], mask_size=seg["mask_size"], crf=args.crf, progress=not args.quiet)
     dropped = ", ".join(f"{n} {why}" for why, n in sorted(result.schedule.dropped.items())) or "none"

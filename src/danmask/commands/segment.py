@@ -6,7 +6,8 @@ import json
 import sys
 
 from ._argtypes import int_between
-from ._flags import add_output, add_quiet, add_segmentation, segmentation_options
+from ._flags import (add_output, add_people, add_quiet, add_segmentation, people_model, segmentation_options,
+                     wants_people)
 
 DESCRIPTION = """\
 Segment the people in every displayed frame of VIDEO and store the masks, keyed by each frame's presentation
@@ -65,33 +66,10 @@ def register(subparsers) -> None:
     p.add_argument("--refine-fuse", choices=("fill", "mean"), default="fill",
                    help="with --refine: fill lost frames only, or also average every frame with the propagated "
                         "mask (default: %(default)s)")
-    p.add_argument("--everyone", action="store_true",
-                   help="protect every person the model follows, not only the salient ones (the people in focus: "
-                        "size, centrality, time on screen; docs/people.md). Models that track people only")
-    p.add_argument("--max-people", type=int_between(1, 32), metavar="N",
-                   help="follow at most N people at once, most salient first (person-track's default is 4: time "
-                        "per frame grows with each, see BENCHMARKS.md)")
+    add_people(p)
     p.add_argument("--json", action="store_true", help="print one JSON object with the run's numbers")
     add_quiet(p)
     p.set_defaults(func=run)
-
-
-def people_model(name: str, args: argparse.Namespace):
-    """The model `name`, loaded, its person tracker set by --everyone and --max-people."""
-    from dataclasses import replace
-
-    from ..errors import DanmaskError
-    from ..runtime import load_model
-
-    model = load_model(name, threads=args.threads, device=args.device)
-    tracker = getattr(model, "tracker", None)
-    if tracker is None:
-        raise DanmaskError(f"--everyone and --max-people need a model that tracks people, such as person-track; "
-                           f"{name} segments whole frames")
-    config = tracker.config
-    tracker.config = replace(config, max_people=args.max_people or config.max_people,
-                             salience=replace(config.salience, everyone=config.salience.everyone or args.everyone))
-    return model
 
 
 def run(args: argparse.Namespace) -> int:
@@ -109,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     if args.keyframe and args.refine is not None:
         raise DanmaskError("--keyframe and --refine do not go together: key frames are either given or chosen")
-    people = args.everyone or args.max_people is not None
+    people = wants_people(args)
     if people and args.keyframe and args.follow == "memory":
         raise DanmaskError("--everyone and --max-people choose whom a model follows; --follow memory uses no model")
     seg_model = people_model(model, args) if people else model
