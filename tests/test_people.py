@@ -242,6 +242,14 @@ def test_keypoints_only_tracking_keeps_the_ids_of_crossing_people(crossing):
     assert counts["matched"] > 0.5 * counts["truth"], counts
 
 
+def _counting(crops: dict[str, int], part: str, run):
+    """`run` (a pose graph's batch call) that also adds the crops it is given to crops[part]."""
+    def counted(rgb, rois, *more):
+        crops[part] += len(rois)
+        return run(rgb, rois, *more)
+    return counted
+
+
 def test_newcomer_turns_tried_by_the_keypoints_graph_change_nothing_but_the_cost(crossing):
     """The prober (no mask branch, no mirror) gives the same presence and landmarks as the masked landmarker, so
     every track starts as before, with the same ids and masks; the masked graph segments fewer crops."""
@@ -254,13 +262,11 @@ def test_newcomer_turns_tried_by_the_keypoints_graph_change_nothing_but_the_cost
         tracker = model.tracker
         if not probe:
             tracker.prober = None
-        crops = [0]
-        run = tracker.landmarker.run
-        tracker.landmarker.run = lambda rgb, rois, *a: (crops.__setitem__(0, crops[0] + len(rois)),
-                                                        run(rgb, rois, *a))[1]
+        crops = {"masked": 0}
+        tracker.landmarker.run = _counting(crops, "masked", tracker.landmarker.run)
         frames = [[(p.id, p.mask) for p in (model.track(f.rgb, f.time, (90, 160)), model.people)[1]]
                   for f in iter_frames(crossing.path)]
-        runs[probe] = frames, crops[0]
+        runs[probe] = frames, crops["masked"]
     (fast, fast_crops), (slow, slow_crops) = runs[True], runs[False]
     assert [[i for i, _ in f] for f in fast] == [[i for i, _ in f] for f in slow]
     assert max(np.abs(a - b).max() for f, g in zip(fast, slow) for (_, a), (_, b) in zip(f, g)) < 1e-3
@@ -296,12 +302,8 @@ def test_false_detections_cost_no_aligned_pass():
     model = load_model("person-track")
     tracker = model.tracker
     crops = {"masked": 0, "probed": 0}
-
-    def counting(part: str, run):
-        return lambda rgb, rois, *a: (crops.__setitem__(part, crops[part] + len(rois)), run(rgb, rois, *a))[1]
-
-    tracker.landmarker.run = counting("masked", tracker.landmarker.run)
-    tracker.prober.run = counting("probed", tracker.prober.run)
+    tracker.landmarker.run = _counting(crops, "masked", tracker.landmarker.run)
+    tracker.prober.run = _counting(crops, "probed", tracker.prober.run)
     for i in range(0, 51, 3):
         rgb, _ = davis_frame("libby", i)
         model.track(rgb, i / 30.0)

@@ -95,6 +95,7 @@ def add_people(parser: argparse.ArgumentParser) -> None:
 
 
 def wants_people(args: argparse.Namespace) -> bool:
+    """Whether --everyone or --max-people was given (then the model is loaded by `people_model`)."""
     return bool(args.everyone or args.max_people is not None)
 
 

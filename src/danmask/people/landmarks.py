@@ -67,17 +67,17 @@ class PoseLandmarker:
         batch = np.stack([crop(rgb, r, CROP_SIDE) for r in rois]).astype(np.float32)
         batch = batch.transpose(0, 3, 1, 2) * np.float32(1.0 / 255.0)
         n = len(rois)
-        m = min(n, n if mirrored is None else max(mirrored, 0)) if self.flip else 0
-        if m:
-            batch = np.concatenate([batch, batch[:m, :, :, ::-1]])
+        mirror = (n if mirrored is None else min(n, max(mirrored, 0))) if self.flip else 0
+        if mirror:
+            batch = np.concatenate([batch, batch[:mirror, :, :, ::-1]])
         if self.masks:
             lms, pres, masks = self.session.run(["landmarks", "presence", "mask"], {"src": batch})
             masks = masks[:, 0]
         else:
             lms, pres = self.session.run(["landmarks", "presence"], {"src": batch})
             masks = [silhouette(lm[BODY, :2], _sigmoid(lm[BODY, 3])) for lm in lms]
-        if m:
-            masks = np.concatenate([(masks[:m] + masks[n:, :, ::-1]) * np.float32(0.5), masks[m:n]])
+        if mirror:
+            masks = np.concatenate([(masks[:mirror] + masks[n:, :, ::-1]) * np.float32(0.5), masks[mirror:n]])
             lms, pres = lms[:n], pres[:n]
         out = []
         for roi, lm, p, m in zip(rois, lms, pres, masks):

@@ -29,10 +29,10 @@ from .salience import SalienceRule, decide, frame_score, smooth
 TURNS = (0.0, math.pi / 2, -math.pi / 2, math.pi)
 EVICT_MARGIN = 2.0  # at the cap, a newcomer must be this many times as salient as the person whose place it takes
 OVERLAP_SCALE = 4  # masks are compared at a quarter of the frame's size: enough to tell one person from two
-APPEARANCE_MEMORY = 0.95
+APPEARANCE_MEMORY = 0.95  # per frame: a person's look is learnt slowly, so a gradual takeover still shows
 MAX_TURN = math.radians(30)  # a new person's aligned crop must confirm its turn within this
 MIN_PROBE = 0.02  # a detector box whose best turn has less presence than this gets no aligned pass (docs/people.md)
-MAX_ROI_PER_BOX = 1.8  # a crop's side is at most this many times the long side of the person's mask box  # per frame: a person's look is learnt slowly, so a gradual takeover still shows
+MAX_ROI_PER_BOX = 1.8  # a crop's side is at most this many times the long side of the person's mask box
 
 
 @dataclass
