@@ -404,3 +404,29 @@ def test_render_everyone_protects_the_passer_by_too(tmp_path, capsys):
                  "--everyone"]) == 2
     err = capsys.readouterr().err.strip()
     assert "--track" in err and "\n" not in err
+
+
+def test_play_everyone_prepares_masks_for_everyone(tmp_path, capsys):
+    """`danmask play --everyone` computes the page's track with everyone protected (what `prepare_content` gets
+    from the flags); with --track or --in-browser no model runs here, so the flags are refused in one line."""
+    from argparse import Namespace
+
+    from danmask.cli import main
+    from danmask.commands._flags import people_model
+    from danmask.danmaku.player import prepare_content
+    from danmask.trackreader import TrackReader
+
+    small, big = davis_sprite("parkour", 0), davis_sprite("dance-twirl", 0)
+    video = tmp_path / "two.mp4"
+    _write_video(video, [_scene([(*big, 0.9, 0.5, 0.97), (*small, 0.3, 0.9, 0.95)])] * 8)
+    model = people_model("person-track", Namespace(threads=1, device="cpu", everyone=True, max_people=None))
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    content = prepare_content(video, workdir, model=model)
+    with TrackReader(content.track) as track:
+        people = track.people_at(len(track) - 1)
+    assert len(people) == 2 and all(p.salient for p in people)
+    for flag in (["--track", str(tmp_path / "t.dmask")], ["--in-browser"]):
+        assert main(["play", str(video), "--no-browser", "-q", "--everyone", *flag]) == 2
+        err = capsys.readouterr().err.strip()
+        assert flag[0] in err and "\n" not in err

@@ -5,7 +5,7 @@ import argparse
 import sys
 
 from ._argtypes import int_between
-from ._flags import add_quiet, add_segmentation, segmentation_options
+from ._flags import add_people, add_quiet, add_segmentation, people_model, segmentation_options, wants_people
 
 DESCRIPTION = """\
 Serve a local web page that plays VIDEO with its bullet comments flying behind the people.
@@ -29,6 +29,7 @@ examples:
   danmask play clip.mp4 --comments clip.xml --track clip.dmask
   danmask play clip.mp4 --comments danmaku.json --model mediapipe-selfie-landscape --port 8080 --no-browser
   danmask play clip.mp4 --comments clip.xml --in-browser
+  danmask play dance.mp4 --comments dance.xml --everyone   # protect the whole troupe, not only the lead
 """
 
 
@@ -52,6 +53,7 @@ def register(subparsers) -> None:
     add_layout_arguments(p)
     add_segmentation(p, "model for computing masks when no --track is given (default: the runtime default); "
                         "this and the flags below apply to those masks")
+    add_people(p)
     p.set_defaults(func=run)
 
 
@@ -76,11 +78,22 @@ def run(args: argparse.Namespace) -> int:
     from ..danmaku.options import layout_config_from_args
     from ..danmaku.player import PlayerServer, prepare_content
 
+    from ..errors import DanmaskError
+    from ..runtime import DEFAULT_MODEL
+
     config = layout_config_from_args(args)
     seg = segmentation_options(args)
+    model = args.model
+    if wants_people(args):
+        given = next((flag for flag, on in (("--track", args.track), ("--in-browser", args.in_browser),
+                                            ("--no-mask", args.no_mask)) if on), None)
+        if given:
+            raise DanmaskError(f"--everyone and --max-people choose whom a model follows here; with {given} no model "
+                               "runs here (segment with them first, then play --track)")
+        model = people_model(args.model or DEFAULT_MODEL, args)
     with tempfile.TemporaryDirectory(prefix="danmask-play-") as workdir:
         content = prepare_content(
-            args.video, Path(workdir), comments=args.comments, track=args.track, model=args.model,
+            args.video, Path(workdir), comments=args.comments, track=args.track, model=model,
             mask=not args.no_mask, config=config, font=args.font, progress=not args.quiet,
             log=lambda line: print(line, file=sys.stderr), threads=seg["threads"], device=seg["device"],
             temporal=seg["config"], mask_size=seg["mask_size"], in_browser=args.in_browser)

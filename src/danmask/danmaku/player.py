@@ -20,7 +20,7 @@ from typing import Callable
 from urllib.parse import parse_qs, urlsplit
 
 from ..errors import DanmaskError
-from ..runtime.base import ModelSpec
+from ..runtime.base import ModelSpec, SegModel
 from ..segmenter import TemporalConfig
 from .comments import Comment
 from .font import find_font, web_font_bytes
@@ -59,7 +59,7 @@ class PlayerContent:
 
 
 def prepare_content(video: str | Path, workdir: Path, *, comments: str | Path | None = None,
-                    track: str | Path | None = None, model: str | None = None, mask: bool = True,
+                    track: str | Path | None = None, model: SegModel | str | None = None, mask: bool = True,
                     config: LayoutConfig | None = None, font: str | Path | None = None,
                     progress: bool = False, log: Callable[[str], object] = lambda line: None,
                     threads: int = 1, device: str = "auto", temporal: TemporalConfig | None = None,
@@ -69,7 +69,8 @@ def prepare_content(video: str | Path, workdir: Path, *, comments: str | Path | 
     A video the browser cannot play is re-encoded to H.264 MP4 (same timestamps); without `track`, and unless
     `mask` is False, the masks are computed now with `model` (run with `threads`, `device`, the `temporal` stage,
     at `mask_size`: see `pipeline.segment_video`) and saved as a .dmask in `workdir`, or with `in_browser` left
-    to the viewer's browser (`model` must then be a whole-frame ONNX model; default: the fast model).
+    to the viewer's browser (`model` must then be a whole-frame ONNX model named by path or registry name;
+    default: the fast model). A loaded `model` (e.g. a person tracker set to protect everyone) is used as is.
 
     Raises:
         VideoError, TrackError, CommentError, FontError, ModelError: bad inputs, with one-line messages.
@@ -96,10 +97,11 @@ def prepare_content(video: str | Path, workdir: Path, *, comments: str | Path | 
         with TrackReader(track_path, people=False) as reader:  # the page reads the person layers itself
             check_track(reader, info)
     elif mask and not browser_spec:
-        name = model or DEFAULT_MODEL
+        model = model or DEFAULT_MODEL
+        name = model if isinstance(model, str) else model.spec.name
         log(f"computing masks with {name} (save them with `danmask segment` to skip this next time)")
         track_path = workdir / "track.dmask"
-        segment_video(video, name, output=track_path, threads=threads, device=device, config=temporal,
+        segment_video(video, model, output=track_path, threads=threads, device=device, config=temporal,
                       mask_size=mask_size, progress=progress).close()
     playable = video
     reason = browser_incompatibility(video)
