@@ -9,7 +9,8 @@ Per frame (`PersonTracker.step`):
 3. the detector runs when nobody is tracked, when someone was just lost, every `detect_every_s` seconds (for
    newcomers) and after `reset()` (a scene cut); unmatched people become new tracks, most salient first, up to
    `max_people` (at the cap a newcomer twice as salient as the least salient person takes their place); a new
-   person's crop is tried upright and turned by 90, 180 and 270 degrees and the pose model's presence picks the turn (a breakdancer on their head is still a person);
+   person's crop is tried upright and turned by 90, 180 and 270 degrees, and at the turn of anyone just lost on
+   that spot, and the pose model's presence picks the turn (a breakdancer on their head is still a person);
 4. salience (danmask.people.salience) marks the people to protect.
 """
 from __future__ import annotations
@@ -120,11 +121,12 @@ class PersonTracker:
         self._next_id = 1
         self._last_detect: float | None = None
         self._last_t: float | None = None
+        self._lost: list[Person] = []  # lost this frame: a detection on their spot starts at their turn
         self.detections = 0  # detector runs, for the cost figures
 
     def reset(self) -> None:
         """Forget everyone (a scene cut or a seek): the next step detects afresh. Ids keep counting up."""
-        self.people, self._last_detect, self._last_t = [], None, None
+        self.people, self._last_detect, self._last_t, self._lost = [], None, None, []
 
     def step(self, rgb: np.ndarray, t: float) -> list[Person]:
         """The people in this frame, in id order."""
@@ -153,7 +155,8 @@ class PersonTracker:
         tracked = sorted(self.people, key=lambda p: -p.score)  # most salient first: they get the mirrored pass
         results = self.landmarker.run(rgb, [p.next_roi for p in tracked], self.config.mirrored_people)
         kept = [p for p, r in zip(tracked, results) if self._accept(p, rgb, r)]
-        return kept, len(kept) < len(tracked)
+        self._lost = [p for p in tracked if p not in kept]
+        return kept, bool(self._lost)
 
     def _accept(self, p: Person, rgb: np.ndarray, r: PoseResult) -> bool:
         """Take `r` as this frame's view of `p` if it is still a person, near where they were, looking like them."""
@@ -220,16 +223,27 @@ class PersonTracker:
         track. A close-up can look like a person at several turns, but only the right one aligns. The box's own
         crop can miss the person the aligned one finds (a crouching skier: presence 0.04 in the box's crop, 0.99
         aligned; a man filmed from the waist up: 0.00 upright, 0.70 aligned upright), so both are aligned even
-        when neither holds a person, unless no turn has any presence at all (a false detection)."""
+        when neither holds a person, unless no turn has any presence at all (a false detection). Where someone
+        was lost this frame, their crop's turn is tried first: a body turning away from upright (a rolling camera,
+        an acrobat) is found again at its turn, not aligned from an upright crop that agrees with itself while
+        tens of degrees off."""
         base = Roi.from_box(*det.box)
         size = rgb.shape[:2]
-        tries = (self.prober or self.landmarker).run(rgb, [Roi(base.cx, base.cy, base.size, a) for a in TURNS])
-        # upright first when it holds a person at all (the alignment then corrects a lean); else the likeliest turn
-        order = sorted(tries, key=lambda r: (r.roi.angle != 0.0 or r.presence < self.config.min_presence,
-                                             -r.presence))
+        memory = [p.result.roi.angle for p in self._lost if box_iou(p.box, det.box) >= self.config.match_iou][:1]
+        tries = (self.prober or self.landmarker).run(rgb, [Roi(base.cx, base.cy, base.size, a)
+                                                          for a in (*memory, *TURNS)])
+        remembered = tries[0] if memory else None
+
+        def rank(r: PoseResult) -> tuple[bool, bool, float]:
+            # among the turns that hold a person: the turn of someone just lost on this spot (bodies turn
+            # smoothly), then upright (the alignment then corrects a lean); else the likeliest turn
+            holds = r.presence >= self.config.min_presence
+            return not (holds and r is remembered), not (holds and r.roi.angle == 0.0), -r.presence
+
+        order = sorted(tries, key=rank)
         if order[0].presence < MIN_PROBE:
             return None  # no person at any turn: a false detection (a car, a dog), not worth an aligned pass
-        upright = tries[TURNS.index(0.0)]
+        upright = tries[len(memory) + TURNS.index(0.0)]
         for turned in (order[0], upright if order[0] is not upright else order[1]):
             aligned = self._next_roi(turned, det.box, size)
             result = self.landmarker(rgb, aligned)
