@@ -222,3 +222,18 @@ def test_eval_stability_scores_each_perturbed_copy(dataset, tmp_path, capsys):
     low = min(slide_iou := (1 + 112 / 144 + 96 / 160) / 3, *slide.values())
     high = max(slide_iou, *slide.values())
     assert f"  slide                    {slide_iou:.3f} ({low:.3f}-{high:.3f}, range {high - low:.3f})" in out
+
+
+def test_eval_camera_scores_the_person_sequences_under_each_move(dataset, tmp_path, capsys):
+    """--camera re-scores the person sequences (not the no-person ones) rolling, zooming and at every 3rd frame,
+    and prints each move's IoU beside the measured one."""
+    model = plain_model(tmp_path / "tiny.onnx")
+    code, out = run_eval(capsys, dataset, "--model", model, "--json", "--raw", "--latency-runs", 0, "--camera", "-q")
+    assert code == 0
+    summary = json.loads(out)
+    cam = summary["camera"]
+    assert cam["perturbations"] == ["rolling", "zooming", "every-3rd"]
+    assert set(cam["per_sequence"]) == set(summary["per_sequence"])
+    assert all(0 <= v <= 1 for moves in cam["per_sequence"].values() for v in moves.values())
+    code, out = run_eval(capsys, dataset, "--model", model, "--raw", "--latency-runs", 0, "--camera", "-q")
+    assert code == 0 and "camera moves: IoU as measured | rolling | zooming | every-3rd" in out

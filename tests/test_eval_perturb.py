@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from danmask.eval.datasets import EvalFrame, Sequence
-from danmask.eval.perturb import PERTURBATIONS, perturbed, spread
+from danmask.eval.perturb import CAMERA_MOVES, PERTURBATIONS, perturbed, spread
 
 
 def sequence(n: int) -> Sequence:
@@ -37,3 +37,35 @@ def test_image_perturbations_are_small_and_keep_colour_order():
 def test_spread():
     assert spread(0.5, {"a": 0.4, "b": None, "c": 0.7}) == (0.4, 0.7)
     assert spread(None, {"a": None}) is None
+
+
+def patch_sequence(n: int, fps: float) -> Sequence:
+    """A red patch off the frame's centre, its truth exactly under it."""
+    def load():
+        for i in range(n):
+            rgb = np.full((64, 96, 3), 100, np.uint8)
+            rgb[20:30, 50:66] = (220, 30, 30)
+            gt = np.zeros((64, 96), bool)
+            gt[20:30, 50:66] = True
+            yield EvalFrame(rgb, gt, f"{i:05d}", i / fps)
+    return Sequence("patch", True, n, load)
+
+
+def _red(rgb: np.ndarray) -> np.ndarray:
+    return (rgb[..., 0] > 160) & (rgb[..., 1] < 90)
+
+
+def test_camera_moves_move_the_truth_with_the_image():
+    """Rolling turns the frame 45 degrees a second about its centre, zooming doubles it at 1 s; the truth follows
+    the image in both, and every-3rd keeps frames 0, 3, 6 with their own times."""
+    rolled = list(perturbed(patch_sequence(3, 1.0), CAMERA_MOVES["rolling"]).frames())
+    zoomed = list(perturbed(patch_sequence(3, 1.0), CAMERA_MOVES["zooming"]).frames())
+    for frame in (rolled[1], rolled[2], zoomed[1]):
+        red = _red(frame.rgb)
+        assert (red & frame.gt).sum() / (red | frame.gt).sum() > 0.85
+    assert rolled[0].gt.sum() == 160 and not rolled[1].gt[20:30, 50:66].all()  # moved at 1 s, not at 0 s
+    ys, xs = np.nonzero(rolled[2].gt)  # 90 degrees counter-clockwise: up-right of the centre goes up-left
+    assert xs.mean() < 48 and ys.mean() < 32
+    assert 560 < zoomed[1].gt.sum() < 720 and zoomed[2].gt.sum() == 160  # 2x at 1 s, back to 1x at 2 s
+    kept = list(perturbed(patch_sequence(7, 30.0), CAMERA_MOVES["every-3rd"]).frames())
+    assert [f.time for f in kept] == pytest.approx([0, 3 / 30, 6 / 30])

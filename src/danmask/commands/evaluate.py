@@ -30,6 +30,10 @@ other frame from the first, every other from the second, 6 grey levels brighter,
 70), and each sequence's lowest and highest IoU over those runs is printed: a tracker's score on a hard clip can
 hinge on one frame, and a difference between two models inside that range says nothing.
 
+With --camera each model is scored again on the person sequences as a moving camera would show them, moves no
+rule was tuned on: the camera rolls 45 degrees a second, zooms in to 2x and back every 2 s, or shows every third
+frame; the truth moves with the image. Each sequence's IoU under each move is printed beside the measured one.
+
 With --vos: video object segmentation, DAVIS's semi-supervised task, on a DAVIS folder. The first frame's
 annotated objects (palette PNG: one per index; else one object) are propagated through each sequence by every
 method (--model: first-mask, flow-dis, person-track, or package.module:factory; default the three baselines),
@@ -44,6 +48,7 @@ examples:
   danmask eval data/davis-people --model airseg-cpu --json -o out/eval
   danmask eval clip.mp4 --masks clip_masks/ --model path/to/recurrent_peer.onnx --recurrent-size 512x288
   danmask eval data/davis-people --model person-track --model mediapipe-pose-full --stability
+  danmask eval data/davis-people --model person-track --model mediapipe-pose-heavy --camera
   danmask eval data/davis-people --vos -o out/vos
   danmask eval data/crowd-vos --vos --model flow-dis -o out/crowd
 """
@@ -76,6 +81,9 @@ def register(subparsers) -> None:
     p.add_argument("--stability", action="store_true",
                    help="also score each model on 4 imperceptibly changed copies of the dataset and print each "
                         "sequence's IoU range (5x the time)")
+    p.add_argument("--camera", action="store_true",
+                   help="also score each model on the person sequences with the camera rolling, zooming, or at a "
+                        "third of the frame rate, and print each sequence's IoU under each move (see above)")
     p.add_argument("--worst", type=int_at_least(0), default=8, help="worst frames per model in the report (default 8)")
     add_quiet(p)
     p.set_defaults(func=run)
@@ -123,6 +131,19 @@ def print_stability(summaries: list[dict]) -> None:
                                                           f"{low_high[1] - low_high[0]:.3f})" if low_high else ""))
 
 
+def print_camera(summaries: list[dict]) -> None:
+    """Per model and person sequence: the IoU as measured and under each camera move."""
+    moves = summaries[0]["camera"]["perturbations"]
+    print("\ncamera moves: IoU as measured | " + " | ".join(moves))
+    for s in summaries:
+        cam = s["camera"]
+        print(f"{s['model']}: mean {_cell(s['mean_iou'], '{:.3f}')} | "
+              + " | ".join(_cell(cam["mean_iou"].get(m), "{:.3f}") for m in moves))
+        for seq, iou in s["per_sequence"].items():
+            print(f"  {seq:<24} {_cell(iou, '{:.3f}')} | "
+                  + " | ".join(_cell(cam["per_sequence"].get(seq, {}).get(m), "{:.3f}") for m in moves))
+
+
 def run(args: argparse.Namespace) -> int:
     from ..eval.datasets import load_dataset
     from ..eval.models import loadable_models
@@ -146,11 +167,17 @@ def run(args: argparse.Namespace) -> int:
                               recurrent_size=recurrent_size, worst=args.worst if args.output else 0,
                               progress=progress)
                for ref in args.model or loadable_models("eval")]
+    again = {"threads": args.threads, "device": args.device, "config": config, "recurrent_size": recurrent_size,
+             "progress": progress}
     if args.stability:
         from ..eval.perturb import stability
 
-        stable = [stability(sequences, r.model, threads=args.threads, device=args.device, config=config,
-                            recurrent_size=recurrent_size, progress=progress) for r in results]
+        stable = [stability(sequences, r.model, **again) for r in results]
+    if args.camera:
+        from ..eval.perturb import CAMERA_MOVES, stability
+
+        people = [s for s in sequences if s.has_person]
+        moved = [stability(people, r.model, perturbations=CAMERA_MOVES, **again) for r in results]
     if args.latency_runs:
         measure_latencies(results, sequences, device=args.device, recurrent_size=recurrent_size,
                           runs=args.latency_runs, warmup=args.warmup)
@@ -158,6 +185,9 @@ def run(args: argparse.Namespace) -> int:
     if args.stability:
         for summary, figures in zip(summaries, stable):
             summary["stability"] = _clean(figures)
+    if args.camera:
+        for summary, figures in zip(summaries, moved):
+            summary["camera"] = _clean(figures)
     if args.json:
         for summary in summaries:
             print(json.dumps(summary), flush=True)
@@ -167,6 +197,8 @@ def run(args: argparse.Namespace) -> int:
         print_table(summaries)
         if args.stability:
             print_stability(summaries)
+        if args.camera:
+            print_camera(summaries)
     if args.output:
         from ..eval.report import write_report
 

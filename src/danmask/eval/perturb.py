@@ -9,9 +9,14 @@ that range says nothing.
 
 Time stays the source's: at half frame rate each kept frame keeps its own display time, as a player dropping
 frames would show it.
+
+`danmask eval --camera` asks a different question with the same machinery: how a model copes with camera moves
+that no rule was written for and that a viewer does see (`CAMERA_MOVES`: the camera rolls, zooms in and out, or
+shows a third of the frames). The truth is moved with the image.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -29,6 +34,7 @@ class Perturbation:
     description: str
     keep: Callable[[int, int], bool]  # (frame index, sequence length) -> whether the frame is shown
     image: Callable[[np.ndarray], np.ndarray] | None = None  # RGB in, RGB out
+    camera: Callable[[float, tuple[int, int]], np.ndarray] | None = None  # (time s, (h, w)) -> 2x3 affine, truth too
 
 
 def _brighter(rgb: np.ndarray) -> np.ndarray:
@@ -56,6 +62,41 @@ PERTURBATIONS: dict[str, Perturbation] = {p.name: p for p in (
 )}
 
 
+ROLL_DEG_PER_S = 45.0  # a hand-held camera turned fast; bodies then turn in the frame as well
+ZOOM_PERIOD_S = 2.0  # in to 2x and back out
+
+
+def _rolling(t: float, size: tuple[int, int]) -> np.ndarray:
+    h, w = size
+    return cv2.getRotationMatrix2D((w / 2, h / 2), ROLL_DEG_PER_S * t, 1.0)
+
+
+def _zooming(t: float, size: tuple[int, int]) -> np.ndarray:
+    h, w = size
+    return cv2.getRotationMatrix2D((w / 2, h / 2), 0.0, 1.0 + math.sin(math.pi * t / ZOOM_PERIOD_S) ** 2)
+
+
+CAMERA_MOVES: dict[str, Perturbation] = {p.name: p for p in (
+    Perturbation("rolling", f"the camera rolls {ROLL_DEG_PER_S:g} degrees a second about the frame's centre "
+                            "(corners grey)", _always, camera=_rolling),
+    Perturbation("zooming", f"the camera zooms in to 2x and back out every {ZOOM_PERIOD_S:g} s, about the frame's "
+                            "centre (people leave the frame's edges)", _always, camera=_zooming),
+    Perturbation("every-3rd", "every third frame (people move three times as far from one frame to the next)",
+                 lambda i, n: i % 3 == 0),
+)}
+
+
+def _move(frame: EvalFrame, matrix: Callable[[float, tuple[int, int]], np.ndarray]) -> None:
+    """The camera's move at the frame's time, applied to its image and, at the truth's own size, its truth."""
+    h, w = frame.rgb.shape[:2]
+    frame.rgb = cv2.warpAffine(frame.rgb, matrix(frame.time, (h, w)), (w, h), flags=cv2.INTER_LINEAR,
+                               borderValue=(114, 114, 114))
+    if frame.gt is not None:
+        gh, gw = frame.gt.shape
+        frame.gt = cv2.warpAffine(frame.gt.astype(np.uint8), matrix(frame.time, (gh, gw)), (gw, gh),
+                                  flags=cv2.INTER_NEAREST) > 0
+
+
 def perturbed(seq: Sequence, perturbation: Perturbation) -> Sequence:
     """`seq` as the perturbation shows it: same name and truth, some frames left out or every image changed."""
     kept = sum(perturbation.keep(i, seq.length) for i in range(seq.length))
@@ -66,21 +107,24 @@ def perturbed(seq: Sequence, perturbation: Perturbation) -> Sequence:
                 continue
             if perturbation.image is not None:
                 frame.rgb = perturbation.image(frame.rgb)
+            if perturbation.camera is not None:
+                _move(frame, perturbation.camera)
             yield frame
 
     return Sequence(seq.name, seq.has_person, kept, load)
 
 
-def stability(sequences: list[Sequence], model_ref: str, names: list[str] | None = None, **evaluate) -> dict:
+def stability(sequences: list[Sequence], model_ref: str, names: list[str] | None = None,
+              perturbations: dict[str, Perturbation] = PERTURBATIONS, **evaluate) -> dict:
     """Score `model_ref` on every perturbed copy of `sequences` (`evaluate`: evaluate_model's keywords);
     {"perturbations": names, "mean_iou": {name: IoU}, "per_sequence": {sequence: {name: IoU}}}."""
     from .runner import evaluate_model
 
-    names = list(names or PERTURBATIONS)
+    names = list(names or perturbations)
     means: dict[str, float | None] = {}
     per_sequence: dict[str, dict[str, float]] = {}
     for name in names:
-        copies = [perturbed(s, PERTURBATIONS[name]) for s in sequences]
+        copies = [perturbed(s, perturbations[name]) for s in sequences]
         result = evaluate_model(copies, model_ref, worst=0, **evaluate).summary()
         means[name] = result["mean_iou"]
         for seq, iou in result["per_sequence"].items():
