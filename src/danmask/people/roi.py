@@ -72,7 +72,9 @@ def _wrap(angle: float) -> float:
 
 
 def crop(rgb: np.ndarray, roi: Roi, side: int) -> np.ndarray:
-    """The ROI resampled to side x side (outside the frame: black, as MediaPipe pads)."""
+    """The ROI resampled to side x side, black outside the frame. MediaPipe's own crop replicates the frame's edge
+    instead; measured on 2026-12-07, replicating lost a little on COCO people (0.459 against 0.466 IoU) and on the
+    zooming-camera copies of the DAVIS person sequences (0.608 against 0.620), so black stays."""
     return cv2.warpAffine(rgb, roi.crop_matrix(side), (side, side), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
 
