@@ -235,5 +235,10 @@ def test_eval_camera_scores_the_person_sequences_under_each_move(dataset, tmp_pa
     assert cam["perturbations"] == ["rolling", "zooming", "every-3rd"]
     assert set(cam["per_sequence"]) == set(summary["per_sequence"])
     assert all(0 <= v <= 1 for moves in cam["per_sequence"].values() for v in moves.values())
-    code, out = run_eval(capsys, dataset, "--model", model, "--raw", "--latency-runs", 0, "--camera", "-q")
+    report = tmp_path / "report"
+    code, out = run_eval(capsys, dataset, "--model", model, "--raw", "--latency-runs", 0, "--camera", "-q",
+                         "-o", report)
     assert code == 0 and "camera moves: IoU as measured | rolling | zooming | every-3rd" in out
+    page = (report / "index.html").read_text()  # the report shows the same figures
+    rolled = cam["per_sequence"]["slide"]["rolling"]
+    assert "<h2>Camera moves</h2>" in page and "<th>every-3rd</th>" in page and f"<td>{rolled:.3f}</td>" in page

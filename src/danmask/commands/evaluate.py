@@ -169,25 +169,23 @@ def run(args: argparse.Namespace) -> int:
                for ref in args.model or loadable_models("eval")]
     again = {"threads": args.threads, "device": args.device, "config": config, "recurrent_size": recurrent_size,
              "progress": progress}
+    retests: dict[str, list[dict]] = {}  # the same models re-scored on changed copies of the data
     if args.stability:
         from ..eval.perturb import stability
 
-        stable = [stability(sequences, r.model, **again) for r in results]
+        retests["stability"] = [stability(sequences, r.model, **again) for r in results]
     if args.camera:
         from ..eval.perturb import CAMERA_MOVES, stability
 
         people = [s for s in sequences if s.has_person]
-        moved = [stability(people, r.model, perturbations=CAMERA_MOVES, **again) for r in results]
+        retests["camera"] = [stability(people, r.model, perturbations=CAMERA_MOVES, **again) for r in results]
     if args.latency_runs:
         measure_latencies(results, sequences, device=args.device, recurrent_size=recurrent_size,
                           runs=args.latency_runs, warmup=args.warmup)
     summaries = [_clean(r.summary()) for r in results]
-    if args.stability:
-        for summary, figures in zip(summaries, stable):
-            summary["stability"] = _clean(figures)
-    if args.camera:
-        for summary, figures in zip(summaries, moved):
-            summary["camera"] = _clean(figures)
+    for kind, figures in retests.items():
+        for summary, figure in zip(summaries, figures):
+            summary[kind] = _clean(figure)
     if args.json:
         for summary in summaries:
             print(json.dumps(summary), flush=True)
@@ -202,6 +200,6 @@ def run(args: argparse.Namespace) -> int:
     if args.output:
         from ..eval.report import write_report
 
-        path = write_report(results, args.output, str(args.dataset))
+        path = write_report(results, args.output, str(args.dataset), retests)
         print(f"report: {path}", file=sys.stderr)
     return 0

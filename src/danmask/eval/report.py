@@ -173,17 +173,40 @@ def _fmt(v, pattern: str = "{:.3f}") -> str:
     return "–" if v is None else pattern.format(v)
 
 
-def write_report(results: list[ModelResult], out_dir: str | Path, dataset: str) -> Path:
-    """Write index.html + PNGs into out_dir (created); returns the HTML path."""
+RETESTS = {"stability": ("Stability", "IoU on copies of the data no viewer could tell apart (--stability)"),
+           "camera": ("Camera moves", "IoU with the camera moving in ways no rule was written for (--camera)")}
+
+
+def write_report(results: list[ModelResult], out_dir: str | Path, dataset: str,
+                 retests: dict[str, list[dict]] | None = None) -> Path:
+    """Write index.html + PNGs into out_dir (created); returns the HTML path. `retests`: per kind in RETESTS,
+    one figures dict of `perturb.stability` per result, in the results' order."""
     plt = _pyplot()
     out = check_folder(out_dir)
     try:
-        return _write(plt, results, out, dataset)
+        return _write(plt, results, out, dataset, retests or {})
     except OSError as exc:
         raise OutputError(f"{out}: cannot write report ({exc.strerror or exc})") from exc
 
 
-def _write(plt, results: list[ModelResult], out: Path, dataset: str) -> Path:
+def _retest_table(kind: str, summaries: list[dict], figures: list[dict]) -> str:
+    """Per model and person sequence: the IoU as measured and on each re-scored copy."""
+    title, what = RETESTS[kind]
+    names = figures[0]["perturbations"] if figures else []
+    head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
+    rows = []
+    for s, fig in zip(summaries, figures):
+        rows.append(f"<tr><td>{html.escape(s['model'])}</td><td>mean</td><td>{_fmt(s['mean_iou'])}</td>"
+                    + "".join(f"<td>{_fmt(fig['mean_iou'].get(n))}</td>" for n in names) + "</tr>")
+        for seq, iou in s["per_sequence"].items():
+            moved = fig["per_sequence"].get(seq, {})
+            rows.append(f"<tr><td></td><td>{html.escape(seq)}</td><td>{_fmt(iou)}</td>"
+                        + "".join(f"<td>{_fmt(moved.get(n))}</td>" for n in names) + "</tr>")
+    return (f"<h2>{title}</h2><p>{html.escape(what)}.</p><table><tr><th>model</th><th>sequence</th>"
+            f"<th>as measured</th>{head}</tr>{''.join(rows)}</table>")
+
+
+def _write(plt, results: list[ModelResult], out: Path, dataset: str, retests: dict[str, list[dict]]) -> Path:
     summaries = [r.summary() for r in results]
     plots = _plots(plt, results, summaries, out)
     rows = "".join(
@@ -218,6 +241,7 @@ consecutive predictions.</p>
 <table><tr><th>model</th><th>IoU</th><th>boundary F</th><th>temporal err</th><th>flicker</th><th>FP</th>
 <th>ms (1 thread)</th><th>ms (2 threads)</th><th>pipeline fps</th><th>frames</th></tr>{rows}</table>
 {figures}
+{''.join(_retest_table(kind, summaries, figs) for kind, figs in retests.items())}
 <h2>Worst frames</h2>
 <p>Green: person found. <span style="color:#e62828">Red: marked as person but is not.</span>
 <span style="color:#285af0">Blue: person missed.</span></p>
