@@ -77,7 +77,6 @@ def run(args: argparse.Namespace) -> int:
 
     from ..danmaku.options import layout_config_from_args
     from ..danmaku.player import PlayerServer, prepare_content
-
     from ..errors import DanmaskError
     from ..runtime import DEFAULT_MODEL
 

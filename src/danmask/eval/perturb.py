@@ -86,14 +86,14 @@ CAMERA_MOVES: dict[str, Perturbation] = {p.name: p for p in (
 )}
 
 
-def _move(frame: EvalFrame, matrix: Callable[[float, tuple[int, int]], np.ndarray]) -> None:
+def _move(frame: EvalFrame, camera: Callable[[float, tuple[int, int]], np.ndarray]) -> None:
     """The camera's move at the frame's time, applied to its image and, at the truth's own size, its truth."""
     h, w = frame.rgb.shape[:2]
-    frame.rgb = cv2.warpAffine(frame.rgb, matrix(frame.time, (h, w)), (w, h), flags=cv2.INTER_LINEAR,
+    frame.rgb = cv2.warpAffine(frame.rgb, camera(frame.time, (h, w)), (w, h), flags=cv2.INTER_LINEAR,
                                borderValue=(114, 114, 114))
     if frame.gt is not None:
         gh, gw = frame.gt.shape
-        frame.gt = cv2.warpAffine(frame.gt.astype(np.uint8), matrix(frame.time, (gh, gw)), (gw, gh),
+        frame.gt = cv2.warpAffine(frame.gt.astype(np.uint8), camera(frame.time, (gh, gw)), (gw, gh),
                                   flags=cv2.INTER_NEAREST) > 0
 
 
