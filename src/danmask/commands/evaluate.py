@@ -171,14 +171,14 @@ def run(args: argparse.Namespace) -> int:
              "progress": progress}
     retests: dict[str, list[dict]] = {}  # the same models re-scored on changed copies of the data
     if args.stability:
-        from ..eval.perturb import stability
+        from ..eval.perturb import rescore
 
-        retests["stability"] = [stability(sequences, r.model, **again) for r in results]
+        retests["stability"] = [rescore(sequences, r.model, **again) for r in results]
     if args.camera:
-        from ..eval.perturb import CAMERA_MOVES, stability
+        from ..eval.perturb import CAMERA_MOVES, rescore
 
         people = [s for s in sequences if s.has_person]
-        retests["camera"] = [stability(people, r.model, perturbations=CAMERA_MOVES, **again) for r in results]
+        retests["camera"] = [rescore(people, r.model, perturbations=CAMERA_MOVES, **again) for r in results]
     if args.latency_runs:
         measure_latencies(results, sequences, device=args.device, recurrent_size=recurrent_size,
                           runs=args.latency_runs, warmup=args.warmup)

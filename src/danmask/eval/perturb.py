@@ -114,9 +114,10 @@ def perturbed(seq: Sequence, perturbation: Perturbation) -> Sequence:
     return Sequence(seq.name, seq.has_person, kept, load)
 
 
-def stability(sequences: list[Sequence], model_ref: str, names: list[str] | None = None,
-              perturbations: dict[str, Perturbation] = PERTURBATIONS, **evaluate) -> dict:
-    """Score `model_ref` on every perturbed copy of `sequences` (`evaluate`: evaluate_model's keywords);
+def rescore(sequences: list[Sequence], model_ref: str, names: list[str] | None = None,
+            perturbations: dict[str, Perturbation] = PERTURBATIONS, **evaluate) -> dict:
+    """Score `model_ref` on every perturbed copy of `sequences` (`evaluate`: evaluate_model's keywords): the
+    imperceptible PERTURBATIONS by default (--stability), or CAMERA_MOVES (--camera);
     {"perturbations": names, "mean_iou": {name: IoU}, "per_sequence": {sequence: {name: IoU}}}."""
     from .runner import evaluate_model
 

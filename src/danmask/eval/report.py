@@ -180,7 +180,7 @@ RETESTS = {"stability": ("Stability", "IoU on copies of the data no viewer could
 def write_report(results: list[ModelResult], out_dir: str | Path, dataset: str,
                  retests: dict[str, list[dict]] | None = None) -> Path:
     """Write index.html + PNGs into out_dir (created); returns the HTML path. `retests`: per kind in RETESTS,
-    one figures dict of `perturb.stability` per result, in the results' order."""
+    one figures dict of `perturb.rescore` per result, in the results' order."""
     plt = _pyplot()
     out = check_folder(out_dir)
     try:
