@@ -230,21 +230,34 @@ class PersonTracker:
         base = Roi.from_box(*det.box)
         size = rgb.shape[:2]
         memory = [p.result.roi.angle for p in self._lost if box_iou(p.box, det.box) >= self.config.match_iou][:1]
-        tries = (self.prober or self.landmarker).run(rgb, [Roi(base.cx, base.cy, base.size, a)
-                                                          for a in (*memory, *TURNS)])
-        remembered = tries[0] if memory else None
+        prober = self.prober or self.landmarker
+
+        def probe(angles: list[float]) -> list[PoseResult]:
+            return prober.run(rgb, [Roi(base.cx, base.cy, base.size, a) for a in angles])
+
+        # the remembered turn and upright first: when either holds a person it leads, and the other turns are
+        # only probed if its aligned crop fails (a crowd's re-found people then cost two probes, not five)
+        tries = probe([*memory, 0.0])
+        remembered, upright = (tries[0] if memory else None), tries[-1]
+        others = [a for a in TURNS if a != 0.0]
 
         def rank(r: PoseResult) -> tuple[bool, bool, float]:
             # among the turns that hold a person: the turn of someone just lost on this spot (bodies turn
             # smoothly), then upright (the alignment then corrects a lean); else the likeliest turn
             holds = r.presence >= self.config.min_presence
-            return not (holds and r is remembered), not (holds and r.roi.angle == 0.0), -r.presence
+            return not (holds and r is remembered), not (holds and r is upright), -r.presence
 
         order = sorted(tries, key=rank)
+        if order[0].presence < self.config.min_presence:
+            tries += probe(others)
+            order = sorted(tries, key=rank)
         if order[0].presence < MIN_PROBE:
             return None  # no person at any turn: a false detection (a car, a dog), not worth an aligned pass
-        upright = tries[len(memory) + TURNS.index(0.0)]
-        for turned in (order[0], upright if order[0] is not upright else order[1]):
+        for k in range(2):
+            if k == 1 and order[0] is upright and len(tries) < len(memory) + len(TURNS):
+                tries += probe(others)  # upright led and failed to align: the likeliest other turn is next
+                order = sorted(tries, key=rank)
+            turned = order[0] if k == 0 else (upright if order[0] is not upright else order[1])
             aligned = self._next_roi(turned, det.box, size)
             result = self.landmarker(rgb, aligned)
             box = mask_box(result) if result.presence >= self.config.min_presence else None
