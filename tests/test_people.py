@@ -358,6 +358,27 @@ def test_at_the_cap_a_far_more_salient_newcomer_takes_the_place():
     assert main.id != first.id and main.box[0] < 0.5 * 640 and main.salient
 
 
+@pytest.mark.parametrize("search_s, back_by", [(0.5, 11), (0.0, 25)])
+def test_a_lost_protected_person_is_looked_for_on_the_next_frames(search_s, back_by):
+    """The main person vanishes for one frame (hidden, a flash) while a bystander stays tracked. With the search,
+    the detector looks again on the next frame and the main person is protected again at once; without it
+    (search_s=0) only the detector's next regular run, 0.5 s later, finds them."""
+    from danmask.people.tracker import TrackerConfig
+    from danmask.runtime import load_model
+
+    side, main = davis_sprite("parkour", 0), davis_sprite("dance-twirl", 0)
+    model = load_model("person-track")
+    model.tracker.config = TrackerConfig(search_s=search_s)
+    found = []
+    for i in range(30):
+        people = [(*side, 0.6, 0.88, 0.95)] + ([(*main, 0.85, 0.4, 0.95)] if i != 10 else [])
+        model.track(_scene(people), i / 30)
+        found.append(any(p.salient and p.box[2] < 0.65 * 640 for p in model.tracker.people))
+        if i == 10:
+            assert model.tracker.people and not found[-1]  # the bystander is still followed, the main person lost
+    assert all(found[:10]) and found.index(True, 11) == back_by, found
+
+
 def _write_video(path, frames: list[np.ndarray], fps: int = 30) -> None:
     from fractions import Fraction
 

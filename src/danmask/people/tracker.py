@@ -6,8 +6,9 @@ Per frame (`PersonTracker.step`):
    a person whose presence drops, or whose box jumps away from where they were, is lost;
 2. two tracks that landed on the same person are merged into the one that was already there (the other person's
    id is retired, never handed over: a person who comes back gets a new id, but two people never swap);
-3. the detector runs when nobody is tracked, when someone was just lost, every `detect_every_s` seconds (for
-   newcomers) and after `reset()` (a scene cut); unmatched people become new tracks, most salient first, up to
+3. the detector runs when nobody is tracked, when someone was just lost, on every frame for `search_s` seconds
+   after a protected person was lost (until someone as salient is followed again), every `detect_every_s` seconds
+   (for newcomers) and after `reset()` (a scene cut); unmatched people become new tracks, most salient first, up to
    `max_people` (at the cap a newcomer twice as salient as the least salient person takes their place); a new
    person's crop is tried upright and turned by 90, 180 and 270 degrees, and at the turn of anyone just lost on
    that spot, and the pose model's presence picks the turn (a breakdancer on their head is still a person);
@@ -62,14 +63,15 @@ class TrackerConfig:
     max_appearance_change: float = 0.5  # colour-histogram distance above this: it is someone else now
     duplicate_overlap: float = 0.5  # two tracks whose masks share this much of the smaller one are one person
     match_iou: float = 0.3  # a detection overlapping a track this much is that track's person
+    search_s: float = 0.5  # after a protected person is lost, the detector runs on every frame for this long
     mirrored_people: int = 2  # with a mirroring landmarker, only this many most salient people get the second pass
     salience: SalienceRule = SalienceRule()
 
     def __post_init__(self) -> None:
         if self.max_people < 1:
             raise ValueError(f"max_people must be >= 1, got {self.max_people}")
-        if self.detect_every_s < 0:
-            raise ValueError(f"detect_every_s must be >= 0, got {self.detect_every_s}")
+        if self.detect_every_s < 0 or self.search_s < 0:
+            raise ValueError(f"detect_every_s and search_s must be >= 0, got {self.detect_every_s}, {self.search_s}")
 
 
 def colour_histogram(rgb: np.ndarray, result: PoseResult) -> np.ndarray | None:
@@ -122,11 +124,12 @@ class PersonTracker:
         self._last_detect: float | None = None
         self._last_t: float | None = None
         self._lost: list[Person] = []  # lost this frame: a detection on their spot starts at their turn
+        self._search_until: float | None = None  # a protected person was lost: the detector runs every frame till then
         self.detections = 0  # detector runs, for the cost figures
 
     def reset(self) -> None:
         """Forget everyone (a scene cut or a seek): the next step detects afresh. Ids keep counting up."""
-        self.people, self._last_detect, self._last_t, self._lost = [], None, None, []
+        self.people, self._last_detect, self._last_t, self._lost, self._search_until = [], None, None, [], None
 
     def step(self, rgb: np.ndarray, t: float) -> list[Person]:
         """The people in this frame, in id order."""
@@ -135,10 +138,17 @@ class PersonTracker:
         size = rgb.shape[:2]
         people, lost = self._follow(rgb)
         people = self._merge_duplicates(people, size)
-        due = (not people or lost or self._last_detect is None
+        if any(p.salient for p in self._lost):
+            self._search_until = t + self.config.search_s
+        searching = self._search_until is not None and t < self._search_until
+        due = (not people or lost or searching or self._last_detect is None
                or t - self._last_detect >= self.config.detect_every_s)
         if due:
+            bar = min((p.score for p in self.people if p.salient), default=0.0)
+            known = {p.id for p in people}
             people = self._newcomers(rgb, t, people)
+            if any(p.id not in known and p.score >= bar for p in people):
+                self._search_until = None  # someone as salient as the protected people is followed again
         for p in people:
             p.score = smooth(p.score if p.first_seen < t else None, frame_score(p.box, size), dt,
                              self.config.salience.half_life_s)
