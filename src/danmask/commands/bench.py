@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ..errors import DanmaskError
-from ._argtypes import int_at_least
+from ._argtypes import int_at_least, int_between
 from ._flags import add_deprecated_alias, add_model, add_output
 
 DESCRIPTION = """\
@@ -23,6 +23,10 @@ workers vs a loop of `danmask segment`, CPU per frame and the cluster for 10,000
 `danmask serve` (see danmask.eval.scale; several minutes).
 With --in-browser, instead: masks computed in the web player by onnxruntime-web in headless Chromium on a 640x360
 clip (frames segmented per second while it plays, the model alone) vs the same model in Python, same run.
+With --clips PATH [PATH ...], instead: each model's time per frame on those videos or image folders (the first
+--frames frames), as `danmask segment` runs it, models alternating clip by clip, with the people a people-tracking
+model followed per frame; --caps 4,2,1 times such a model once per cap on the number of people (default models:
+the default, the fast one and MediaPipe Pose heavy where DANMASK_MEDIAPIPE_POSE makes it loadable).
 With --effects, instead: every `danmask fx` effect's ms per frame and model sizes beside the seed's published
 figures (danmask.fx.bench; about a minute).
 The 720p clip is real footage (--video, else $DANMASK_DATA/clips or ../shared/data/clips; letterboxed), else
@@ -40,7 +44,7 @@ def register(subparsers) -> None:
     p.add_argument("--video", type=Path, help="real video to letterbox to 720p (default: a clip from the shared data)")
     add_deprecated_alias(p, "--clip", dest="video", instead="--video", type=Path)
     p.add_argument("--synthetic", action="store_true", help="use a synthetic 720p clip even when real footage exists")
-    p.add_argument("--frames", type=int_at_least(1), default=150, help="frames of the 720p clip (default 150)")
+    p.add_argument("--frames", type=int_at_least(1), default=150, help="frames of the 720p clip; with --clips, the first N frames of each (default 150)")
     p.add_argument("--runs", type=int_at_least(1), default=200, help="timed predict calls per model and thread count")
     p.add_argument("--warmup", type=int_at_least(0), default=20, help="untimed predict calls first (default 20)")
     p.add_argument("--repeat", type=int_at_least(1), default=3, help="pipeline and decode runs; the median counts (default 3)")
@@ -53,6 +57,10 @@ def register(subparsers) -> None:
                    help="the in-browser figures instead: the fast model in headless Chromium vs Python (a minute)")
     p.add_argument("--effects", action="store_true",
                    help="the `danmask fx` figures instead: ms per frame and model sizes beside the seed's (a minute)")
+    p.add_argument("--clips", type=Path, nargs="+", metavar="PATH",
+                   help="time per frame on these videos or image folders instead (see above)")
+    p.add_argument("--caps", type=people_caps, metavar="N,N",
+                   help="with --clips: time each people-tracking model once per cap on the people followed")
     p.add_argument("--face-video", type=Path, metavar="CLIP",
                    help="with --effects: a clip with a face for face-fuse (default: the shared carphone clip)")
     p.add_argument("--long-minutes", type=int_at_least(2), default=10, metavar="MIN",
@@ -74,7 +82,14 @@ def run(args: argparse.Namespace) -> int:
             raise DanmaskError(f"{video}: video not found")
     if not args.no_append:
         check_file(args.output)
-    if args.scale:
+    if args.caps and not args.clips:
+        raise DanmaskError("--caps goes with --clips")
+    if args.clips:
+        from ..eval.clips import format_clips, markdown_clips, run_clips
+
+        result = run_clips(args.clips, args.model or _clip_models(), frames=args.frames, caps=args.caps)
+        table, section = format_clips, markdown_clips
+    elif args.scale:
         from ..eval.scale import format_scale, markdown_scale, run_scale
 
         result = run_scale(long_minutes=args.long_minutes)
@@ -102,3 +117,23 @@ def run(args: argparse.Namespace) -> int:
         append_section(Path(args.output), section(result))
         print(f"appended to {args.output}", file=sys.stderr)
     return 0
+
+
+def people_caps(text: str) -> list[int]:
+    """--caps: comma-separated caps on the people followed, e.g. 4,2,1."""
+    parse = int_between(1, 32)
+    return [parse(part) for part in text.split(",")]
+
+
+def _clip_models() -> list[str]:
+    """The default, the fast model and MediaPipe Pose heavy, the peer of the default's time, where it loads."""
+    from ..errors import ModelError
+    from ..runtime import DEFAULT_MODEL, FAST_MODEL, load_model
+
+    models = [DEFAULT_MODEL, FAST_MODEL]
+    try:
+        load_model("mediapipe-pose-heavy")
+        models.append("mediapipe-pose-heavy")
+    except ModelError as exc:
+        print(f"danmask bench: note: MediaPipe Pose heavy left out ({exc})", file=sys.stderr)
+    return models
