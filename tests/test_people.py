@@ -360,9 +360,9 @@ def test_at_the_cap_a_far_more_salient_newcomer_takes_the_place():
 
 @pytest.mark.parametrize("search_s, back_by", [(0.5, 11), (0.0, 25)])
 def test_a_lost_protected_person_is_looked_for_on_the_next_frames(search_s, back_by):
-    """The main person vanishes for one frame (hidden, a flash) while a bystander stays tracked. With the search,
-    the detector looks again on the next frame and the main person is protected again at once; without it
-    (search_s=0) only the detector's next regular run, 0.5 s later, finds them."""
+    """The main person vanishes for one frame (hidden, a flash) while a smaller bystander, followed but not
+    protected, stays tracked. With the search, the detector looks again on the next frame and the main person is
+    protected again at once; without it (search_s=0) only the detector's next regular run, 0.5 s later, finds them."""
     from danmask.people.tracker import TrackerConfig
     from danmask.runtime import load_model
 
@@ -371,7 +371,7 @@ def test_a_lost_protected_person_is_looked_for_on_the_next_frames(search_s, back
     model.tracker.config = TrackerConfig(search_s=search_s)
     found = []
     for i in range(30):
-        people = [(*side, 0.6, 0.88, 0.95)] + ([(*main, 0.85, 0.4, 0.95)] if i != 10 else [])
+        people = [(*side, 0.5, 0.88, 0.95)] + ([(*main, 0.85, 0.4, 0.95)] if i != 10 else [])
         model.track(_scene(people), i / 30)
         found.append(any(p.salient and p.box[2] < 0.65 * 640 for p in model.tracker.people))
         if i == 10:

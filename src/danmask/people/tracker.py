@@ -7,7 +7,7 @@ Per frame (`PersonTracker.step`):
 2. two tracks that landed on the same person are merged into the one that was already there (the other person's
    id is retired, never handed over: a person who comes back gets a new id, but two people never swap);
 3. the detector runs when nobody is tracked, when someone was just lost, on every frame for `search_s` seconds
-   after a protected person was lost (until someone as salient is followed again), every `detect_every_s` seconds
+   after the last protected person was lost (until someone as salient is followed again), every `detect_every_s` seconds
    (for newcomers) and after `reset()` (a scene cut); unmatched people become new tracks, most salient first, up to
    `max_people` (at the cap a newcomer twice as salient as the least salient person takes their place); a new
    person's crop is tried upright and turned by 90, 180 and 270 degrees, and at the turn of anyone just lost on
@@ -63,7 +63,7 @@ class TrackerConfig:
     max_appearance_change: float = 0.5  # colour-histogram distance above this: it is someone else now
     duplicate_overlap: float = 0.5  # two tracks whose masks share this much of the smaller one are one person
     match_iou: float = 0.3  # a detection overlapping a track this much is that track's person
-    search_s: float = 0.5  # after a protected person is lost, the detector runs on every frame for this long
+    search_s: float = 0.5  # when the last protected person is lost, the detector runs on every frame this long
     mirrored_people: int = 2  # with a mirroring landmarker, only this many most salient people get the second pass
     salience: SalienceRule = SalienceRule()
 
@@ -138,8 +138,8 @@ class PersonTracker:
         size = rgb.shape[:2]
         people, lost = self._follow(rgb)
         people = self._merge_duplicates(people, size)
-        if any(p.salient for p in self._lost):
-            self._search_until = t + self.config.search_s
+        if any(p.salient for p in self._lost) and not any(p.salient for p in people):
+            self._search_until = t + self.config.search_s  # everyone protected is gone: look for them every frame
         searching = self._search_until is not None and t < self._search_until
         due = (not people or lost or searching or self._last_detect is None
                or t - self._last_detect >= self.config.detect_every_s)
