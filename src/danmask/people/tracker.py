@@ -3,7 +3,8 @@ from frame to frame by their landmarks, and keep ids stable.
 
 Per frame (`PersonTracker.step`):
 1. every tracked person is run through the pose model in the crop predicted from the last frame (one batch);
-   a person whose presence drops, or whose box jumps away from where they were, is lost;
+   a person whose presence drops, whose box jumps away from where they were, whose colours change, or whose crop
+   now looks more like someone lost on that spot within the last second than like them, is lost;
 2. two tracks that landed on the same person are merged into the one that was already there (the other person's
    id is retired, never handed over: a person who comes back gets a new id, but two people never swap);
 3. the detector runs when nobody is tracked, when someone was just lost, on every frame for `search_s` seconds
@@ -35,6 +36,8 @@ APPEARANCE_MEMORY = 0.95  # per frame: a person's look is learnt slowly, so a gr
 MAX_TURN = math.radians(30)  # a new person's aligned crop must confirm its turn within this
 MIN_PROBE = 0.02  # a detector box whose best turn has less presence than this gets no aligned pass (docs/people.md)
 MAX_ROI_PER_BOX = 1.8  # a crop's side is at most this many times the long side of the person's mask box
+IMPOSTOR_FLOOR = 0.25  # a crop this far from its person's look, and nearer a lost neighbour's, shows the neighbour
+GONE_MEMORY_S = 1.0  # a lost person's spot and look are remembered this long, to tell them in a neighbour's crop
 
 
 @dataclass
@@ -50,6 +53,15 @@ class Person:
     next_roi: Roi | None = field(default=None, repr=False)
     colours: np.ndarray | None = field(default=None, repr=False)  # slow running colour histogram inside the mask
     likeness: float = 0.0  # this frame's histogram distance from `colours` (0 = same look)
+
+
+@dataclass(frozen=True)
+class Gone:
+    """A person lost a moment ago: when, where, and how they looked."""
+
+    t: float  # seconds
+    box: tuple[float, float, float, float]
+    colours: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -125,18 +137,20 @@ class PersonTracker:
         self._last_t: float | None = None
         self._lost: list[Person] = []  # lost this frame: a detection on their spot starts at their turn
         self._search_until: float | None = None  # a protected person was lost: the detector runs every frame till then
+        self._gone: dict[int, Gone] = {}  # people lost within GONE_MEMORY_S, by id
         self.detections = 0  # detector runs, for the cost figures
 
     def reset(self) -> None:
         """Forget everyone (a scene cut or a seek): the next step detects afresh. Ids keep counting up."""
         self.people, self._last_detect, self._last_t, self._lost, self._search_until = [], None, None, [], None
+        self._gone = {}
 
     def step(self, rgb: np.ndarray, t: float) -> list[Person]:
         """The people in this frame, in id order."""
         dt = t - self._last_t if self._last_t is not None else 0.0
         self._last_t = t
         size = rgb.shape[:2]
-        people, lost = self._follow(rgb)
+        people, lost = self._follow(rgb, t)
         people = self._merge_duplicates(people, size)
         if any(p.salient for p in self._lost) and not any(p.salient for p in people):
             self._search_until = t + self.config.search_s  # everyone protected is gone: look for them every frame
@@ -160,16 +174,19 @@ class PersonTracker:
         self.people = sorted(people, key=lambda p: p.id)
         return self.people
 
-    def _follow(self, rgb: np.ndarray) -> tuple[list[Person], bool]:
+    def _follow(self, rgb: np.ndarray, t: float) -> tuple[list[Person], bool]:
         """Run everyone tracked in their predicted crop; (those still there, whether anyone was lost)."""
         tracked = sorted(self.people, key=lambda p: -p.score)  # most salient first: they get the mirrored pass
         results = self.landmarker.run(rgb, [p.next_roi for p in tracked], self.config.mirrored_people)
+        self._gone = {i: g for i, g in self._gone.items() if t - g.t <= GONE_MEMORY_S}
         kept = [p for p, r in zip(tracked, results) if self._accept(p, rgb, r)]
         self._lost = [p for p in tracked if p not in kept]
+        self._gone |= {p.id: Gone(t, p.box, p.colours) for p in self._lost}
         return kept, bool(self._lost)
 
     def _accept(self, p: Person, rgb: np.ndarray, r: PoseResult) -> bool:
-        """Take `r` as this frame's view of `p` if it is still a person, near where they were, looking like them."""
+        """Take `r` as this frame's view of `p` if it is still a person, near where they were, looking like them
+        and not more like someone just lost on that spot."""
         box = mask_box(r) if r.presence >= self.config.min_presence else None
         if box is None or box_iou(box, p.box) < self.config.min_continuity:
             return False
@@ -179,6 +196,13 @@ class PersonTracker:
         p.likeness = cv2.compareHist(p.colours, colours, cv2.HISTCMP_BHATTACHARYYA)
         if p.likeness > self.config.max_appearance_change:
             return False  # the crop now shows someone else: an occluder or a neighbour took the track over
+        if p.likeness > IMPOSTOR_FLOOR and any(
+                box_iou(g.box, box) >= self.config.match_iou
+                and cv2.compareHist(g.colours, colours, cv2.HISTCMP_BHATTACHARYYA) < p.likeness
+                for g in self._gone.values()):
+            # an occluder passing in front loses its own track as it crosses, then takes this one over, its
+            # colours moving in frame by frame too slowly for the bar above: the crop now looks more like them
+            return False
         p.result, p.box = r, box
         p.colours = APPEARANCE_MEMORY * p.colours + (1 - APPEARANCE_MEMORY) * colours
         return True
