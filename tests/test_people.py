@@ -354,6 +354,29 @@ def _scene(people: list[tuple[np.ndarray, np.ndarray, float, float, float]], sha
     return img.astype(np.uint8)
 
 
+def test_newcomers_beyond_the_mirrored_people_are_segmented_once():
+    """A new track's aligned crop is segmented with its mirror image too only while fewer than `mirrored_people`
+    people are followed (it is then one of them); in a crowd, where people are lost and found every frame, the
+    mirrored passes of newcomers were a fifth of the work. A one-person clip is segmented exactly as before."""
+    from danmask.runtime import load_model
+
+    model = load_model("person-track")
+    landmarker = model.tracker.landmarker
+    assert landmarker.flip and model.tracker.config.mirrored_people == 2
+    calls: list[tuple[int, int | None]] = []
+    run = landmarker.run
+    landmarker.run = lambda rgb, rois, mirrored=None: (calls.append((len(rois), mirrored)), run(rgb, rois, mirrored))[1]
+    people = [(*davis_sprite("dance-twirl", 0), 0.8, 0.2, 0.95), (*davis_sprite("parkour", 0), 0.7, 0.5, 0.95),
+              (*davis_sprite("dance-twirl", 60), 0.6, 0.8, 0.95)]
+    frame = _scene(people)
+    model.track(frame, 0.0)
+    assert len(model.tracker.people) == 3
+    assert [mirrored for n, mirrored in calls if n] == [1, 1, 0], calls  # (nobody was followed: an empty batch)
+    calls.clear()
+    model.track(frame, 1 / 30)
+    assert calls == [(3, 2)]  # followed: the two most salient mirrored, as every frame
+
+
 def test_at_the_cap_a_far_more_salient_newcomer_takes_the_place():
     """One slot: a small person at the edge is followed until the main person walks in; then the main person is."""
     from danmask.people.tracker import TrackerConfig

@@ -241,7 +241,9 @@ class PersonTracker:
             weakest = min(people, key=lambda p: p.score) if len(people) >= self.config.max_people else None
             if weakest is not None and score < EVICT_MARGIN * weakest.score:
                 break  # at the cap, and no newcomer clearly matters more than everyone tracked
-            person = self._start(rgb, det, t)
+            # a newcomer's first pass is mirrored only while fewer than `mirrored_people` are followed: it is
+            # then one of them; in a crowd, where people are lost and found every frame, it would double the work
+            person = self._start(rgb, det, t, int(len(people) < self.config.mirrored_people))
             if person is None or any(box_iou(person.box, q.box) >= self.config.match_iou for q in people):
                 continue
             if weakest is not None:
@@ -250,7 +252,7 @@ class PersonTracker:
             people.append(person)
         return people
 
-    def _start(self, rgb: np.ndarray, det: Detection, t: float) -> Person | None:
+    def _start(self, rgb: np.ndarray, det: Detection, t: float, mirrored: int) -> Person | None:
         """A new track from a detector box. The box's crop is tried upright and turned by 90, 180 and 270 degrees
         (a breakdancer on their head is still a person); the most person-like turn, then upright (else the next
         likeliest), place a body-aligned crop, and the first whose aligned crop still holds a person starts the
@@ -293,7 +295,7 @@ class PersonTracker:
                 order = sorted(tries, key=rank)
             turned = order[0] if k == 0 else (upright if order[0] is not upright else order[1])
             aligned = self._next_roi(turned, det.box, size)
-            result = self.landmarker(rgb, aligned)
+            result = self.landmarker.run(rgb, [aligned], mirrored)[0]
             box = mask_box(result) if result.presence >= self.config.min_presence else None
             if box is None or _turn(self._next_roi(result, box, size).angle - aligned.angle) > MAX_TURN:
                 continue  # the aligned crop does not confirm the turn: the next frame would lose the person
@@ -301,16 +303,17 @@ class PersonTracker:
             if person.colours is not None:
                 self._next_id += 1
                 return person
-        return self._start_unaligned(rgb, order[0], t)
+        return self._start_unaligned(rgb, order[0], t, mirrored)
 
-    def _start_unaligned(self, rgb: np.ndarray, best: PoseResult, t: float) -> Person | None:
+    def _start_unaligned(self, rgb: np.ndarray, best: PoseResult, t: float, mirrored: int) -> Person | None:
         """No turn aligned (a body the landmarks cannot follow: mid-spin, upside down): start from the detector's
         crop at its most person-like turn. The track may be lost again next frame, which only costs a detection;
         leaving the person out costs the viewer the main person."""
         if best.presence < self.config.min_presence:
             return None
         if self.prober is not None:
-            best = self.landmarker(rgb, best.roi)  # the prober's mask is a silhouette: segment the crop for real
+            # the prober's mask is a silhouette: segment the crop for real
+            best = self.landmarker.run(rgb, [best.roi], mirrored)[0]
         box = mask_box(best) if best.presence >= self.config.min_presence else None
         colours = colour_histogram(rgb, best) if box is not None else None
         if colours is None:
