@@ -35,7 +35,7 @@ def test_image_perturbations_are_small_and_keep_colour_order():
 
 
 def test_spread():
-    assert spread(0.5, {"a": 0.4, "b": None, "c": 0.7}) == (0.4, 0.7)
+    assert spread(0.5, {"a": 0.4, "b": None, "c": 0.7}) == pytest.approx((0.4, 0.7, 1.6 / 3))
     assert spread(None, {"a": None}) is None
 
 

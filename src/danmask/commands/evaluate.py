@@ -27,8 +27,9 @@ Mask pixels > 127 are person.
 
 With --stability each model is scored again on copies of the dataset no viewer could tell apart from it (every
 other frame from the first, every other from the second, 6 grey levels brighter, a JPEG round trip at quality
-70), and each sequence's lowest and highest IoU over those runs is printed: a tracker's score on a hard clip can
-hinge on one frame, and a difference between two models inside that range says nothing.
+70), and each sequence's lowest, highest and average IoU over those runs is printed: a tracker's score on a hard
+clip can hinge on one frame, a difference between two models inside that range says nothing, and two versions
+are better compared on the average.
 
 With --camera each model is scored again on the person sequences as a moving camera would show them, moves no
 rule was tuned on: the camera rolls 45 degrees a second, zooms in to 2x and back every 2 s, or shows every third
@@ -118,17 +119,18 @@ def print_stability(summaries: list[dict]) -> None:
     """Per model and person sequence: the IoU as measured and its range over the perturbed copies."""
     from ..eval.perturb import spread
 
-    print("\nstability: IoU as measured, and lowest-highest over it and "
+    print("\nstability: IoU as measured, and lowest-highest and average over it and "
           + ", ".join(summaries[0]["stability"]["perturbations"]))
     for s in summaries:
         stab = s["stability"]
         low_high = spread(s["mean_iou"], stab["mean_iou"])
         print(f"{s['model']}: mean {_cell(s['mean_iou'], '{:.3f}')}"
-              + (f" ({low_high[0]:.3f}-{low_high[1]:.3f})" if low_high else ""))
+              + (f" ({low_high[0]:.3f}-{low_high[1]:.3f}, average {low_high[2]:.3f})" if low_high else ""))
         for seq, iou in s["per_sequence"].items():
             low_high = spread(iou, stab["per_sequence"].get(seq, {}))
             print(f"  {seq:<24} {_cell(iou, '{:.3f}')}" + (f" ({low_high[0]:.3f}-{low_high[1]:.3f}, range "
-                                                          f"{low_high[1] - low_high[0]:.3f})" if low_high else ""))
+                                                          f"{low_high[1] - low_high[0]:.3f}, average {low_high[2]:.3f})"
+                                                          if low_high else ""))
 
 
 def print_camera(summaries: list[dict]) -> None:

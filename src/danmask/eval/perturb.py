@@ -133,7 +133,8 @@ def rescore(sequences: list[Sequence], model_ref: str, names: list[str] | None =
     return {"perturbations": names, "mean_iou": means, "per_sequence": per_sequence}
 
 
-def spread(measured: float | None, by_perturbation: dict[str, float | None]) -> tuple[float, float] | None:
-    """(lowest, highest) of the measured score and its perturbed copies' (None when nothing was scored)."""
+def spread(measured: float | None, by_perturbation: dict[str, float | None]) -> tuple[float, float, float] | None:
+    """(lowest, highest, mean) of the measured score and its perturbed copies' (None when nothing was scored):
+    on a chaotic clip one run says little, and two versions are compared on the mean of all of them."""
     values = [v for v in [measured, *by_perturbation.values()] if v is not None]
-    return (min(values), max(values)) if values else None
+    return (min(values), max(values), sum(values) / len(values)) if values else None
